@@ -1,0 +1,168 @@
+"""The configuration file of a Phase-1 call, validated.
+
+Calls differ in every number, so they are data (``workflow/examples/calls``).
+Local times are read in the call's time zone and stored as UTC instants; a
+time that does not exist or is ambiguous under DST is refused.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+
+from handlers.base import InvalidPayload
+from handlers.payloads import Payload
+from handlers.timeutil import local_to_utc, to_json
+
+PartnerKind = Literal[
+    "company",
+    "professional",
+    "business_association",
+    "research_body",
+    "university",
+    "foundation",
+    "trade_fair_body",
+    "training_school",
+    "secondary_school",
+    "financial_institution",
+    "investment_fund",
+    "other",
+]
+
+LocalTime = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")]
+Name = Annotated[str, Field(min_length=1, max_length=300)]
+
+
+class Extension(Payload):
+    """A later act (*proroga*) that moves the deadline."""
+
+    at: LocalTime
+    act: Name
+    adopted_at: LocalTime
+
+
+class Deadline(Payload):
+    """The original deadline and the acts that extended it."""
+
+    at: LocalTime
+    act: Name
+    extensions: list[Extension] = []
+
+
+class Composition(Payload):
+    """Who may form a partnership."""
+
+    min_companies_in_lombardy: int = Field(ge=1)
+    capofila_required: bool = True
+    other_kinds_allowed: list[PartnerKind] = []
+    role_required_for_other_kinds: bool = True
+
+
+class Criterion(Payload):
+    """One evaluation criterion: a range, or a set of allowed values."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    label: Name
+    max: int = Field(ge=0)
+    allowed: list[int] | None = None
+
+    @model_validator(mode="after")
+    def _allowed_within_max(self) -> Criterion:
+        if self.allowed is not None and any(v < 0 or v > self.max for v in self.allowed):
+            raise ValueError(f"allowed values of {self.name} must lie in 0..{self.max}")
+        return self
+
+
+class Evaluation(Payload):
+    """How proposals are scored, and the terms of the procedure."""
+
+    criteria: list[Criterion] = Field(min_length=1)
+    threshold: int = Field(ge=0)
+    term_days: int = Field(ge=1)
+    integration_due_days: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _threshold_reachable(self) -> Evaluation:
+        names = [c.name for c in self.criteria]
+        if len(set(names)) != len(names):
+            raise ValueError("criterion names must be unique")
+        total = sum(c.max for c in self.criteria)
+        if self.threshold > total:
+            raise ValueError(f"threshold {self.threshold} exceeds the maximum score {total}")
+        return self
+
+
+class CallConfig(Payload):
+    """A Phase-1 call as its configuration file states it."""
+
+    code: Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,39}$")]
+    title: Name
+    authority: Name
+    act: Name
+    timezone: str = "Europe/Rome"
+    opens_at: LocalTime
+    deadline: Deadline
+    areas: dict[Annotated[str, Field(pattern=r"^[a-z]$")], Name] = Field(min_length=1)
+    min_areas: int = Field(default=1, ge=1)
+    composition: Composition
+    evaluation: Evaluation
+    sources: list[str] = []
+    notes: list[str] = []
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    def check(self) -> None:
+        """Every configured local time must be one instant, in a sensible order."""
+        tz = ZoneInfo(self.timezone)
+        opens = _instant("opens_at", self.opens_at, tz)
+        previous = _instant("deadline.at", self.deadline.at, tz)
+        if previous <= opens:
+            raise InvalidPayload("deadline.at", "must be after opens_at")
+        for index, extension in enumerate(self.deadline.extensions):
+            where = f"deadline.extensions.{index}"
+            moved = _instant(f"{where}.at", extension.at, tz)
+            if moved <= previous:
+                raise InvalidPayload(f"{where}.at", "must move the deadline later")
+            _instant(f"{where}.adopted_at", extension.adopted_at, tz)
+            previous = moved
+
+
+def _instant(field: str, text: str, tz: ZoneInfo) -> datetime:
+    try:
+        return local_to_utc(text, tz)
+    except ValueError as exc:
+        raise InvalidPayload(field, str(exc)) from exc
+
+
+def normalise(config: dict[str, Any]) -> dict[str, Any]:
+    """Add the UTC instants the guards read: ``opens_at_utc`` and ``deadlines``.
+
+    ``deadlines`` lists every version in the order the acts were adopted; the
+    version in force at an instant is the last one adopted by then.
+    """
+    tz = ZoneInfo(config["timezone"])
+    deadline = config["deadline"]
+    versions = [{"at": to_json(local_to_utc(deadline["at"], tz)), "act": deadline["act"], "adopted_at": None}]
+    for extension in deadline.get("extensions", []):
+        versions.append(
+            {
+                "at": to_json(local_to_utc(extension["at"], tz)),
+                "act": extension["act"],
+                "adopted_at": to_json(local_to_utc(extension["adopted_at"], tz)),
+            }
+        )
+    return {
+        **config,
+        "opens_at_utc": to_json(local_to_utc(config["opens_at"], tz)),
+        "deadlines": versions,
+    }

@@ -1,0 +1,1 @@
+"""Time-based triggering only: deadlines and windows come from the domain tables (issue 5)."""

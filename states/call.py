@@ -1,0 +1,30 @@
+"""Call: a Phase-1 call for proposals (the *manifestazione di interesse*).
+
+Its deadline has versions, each set by an act (*proroga*); ``extend`` adds one.
+Closing at the deadline in force expires every remaining draft.
+"""
+
+from __future__ import annotations
+
+from states.definition import MachineDefinition, arrow
+
+CALL = MachineDefinition(
+    name="call",
+    description="A Phase-1 call: scheduled until it opens, open until its deadline in force.",
+    states=("scheduled", "open", "closed"),
+    initial=("scheduled",),
+    finals=("closed",),
+    create_roles=("operator",),
+    create_guards=("code_unique",),
+    transitions=(
+        arrow("open", "scheduled", "open", ("system", "operator"), ("opening_reached",)),
+        arrow(
+            "extend",
+            ("scheduled", "open"),
+            "=",
+            ("director", "operator"),
+            ("extension_later",),
+        ),
+        arrow("close", "open", "closed", ("system", "operator"), ("deadline_passed",)),
+    ),
+)

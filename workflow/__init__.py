@@ -1,0 +1,1 @@
+"""Filiere: the engine, its persistence, event log, audit and CLI."""

@@ -1,0 +1,220 @@
+"""SQL for one transaction: Core statements on the SQLModel tables.
+
+The ORM session costs about 1 ms per transition (PERFORMANCE.md item 2); these
+statements do the same work for a fraction of it. Everything here runs on a
+connection whose transaction the engine opened and will commit or roll back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, func, insert, select, update
+
+from handlers.base import ListVersion, Snapshot
+from workflow.canonical import GENESIS, chain_hash, dumps, event_bytes, timestamp
+from workflow.models import CHAIN_HEAD, COUNTER, ENTITY, EVENT, LIST_ENTRY, LIST_VERSION
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as committed: what :meth:`workflow.Engine.fire` returns.
+
+    ``replayed`` is true when an idempotent retry returned an earlier event.
+    """
+
+    seq: int
+    entity_kind: str
+    entity_id: str
+    entity_version: int
+    trigger: str
+    from_state: str | None
+    to_state: str
+    actor: str
+    role: str
+    occurred_at: datetime
+    effective_at: datetime
+    payload: Mapping[str, Any]
+    definition_version: str
+    cause_seq: int | None
+    idempotency_key: str | None
+    prev_hash: str
+    hash: str
+    replayed: bool = False
+
+    def hashed_fields(self) -> dict[str, Any]:
+        """The fields the hash covers, in canonical form."""
+        return {
+            "seq": self.seq,
+            "entity_kind": self.entity_kind,
+            "entity_id": self.entity_id,
+            "entity_version": self.entity_version,
+            "trigger": self.trigger,
+            "from_state": self.from_state,
+            "to_state": self.to_state,
+            "actor": self.actor,
+            "role": self.role,
+            "occurred_at": timestamp(self.occurred_at),
+            "effective_at": timestamp(self.effective_at),
+            "payload": self.payload,
+            "definition_version": self.definition_version,
+            "cause_seq": self.cause_seq,
+            "idempotency_key": self.idempotency_key,
+            "prev_hash": self.prev_hash,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as a JSON object: the hashed fields plus its hash."""
+        return {**self.hashed_fields(), "hash": self.hash}
+
+
+def event_from_row(row: Any, *, replayed: bool = False) -> StoredEvent:
+    """Build a :class:`StoredEvent` from a selected ``event`` row."""
+    m = row._mapping
+    return StoredEvent(
+        seq=m["seq"],
+        entity_kind=m["entity_kind"],
+        entity_id=m["entity_id"],
+        entity_version=m["entity_version"],
+        trigger=m["trigger"],
+        from_state=m["from_state"],
+        to_state=m["to_state"],
+        actor=m["actor"],
+        role=m["role"],
+        occurred_at=m["occurred_at"],
+        effective_at=m["effective_at"],
+        payload=orjson.loads(m["payload"]),
+        definition_version=m["definition_version"],
+        cause_seq=m["cause_seq"],
+        idempotency_key=m["idempotency_key"],
+        prev_hash=m["prev_hash"],
+        hash=m["hash"],
+        replayed=replayed,
+    )
+
+
+def snapshot_from_row(row: Any) -> Snapshot:
+    """Build a :class:`Snapshot` from a selected ``entity`` row."""
+    m = row._mapping
+    return Snapshot(
+        kind=m["kind"],
+        id=m["id"],
+        state=m["state"],
+        version=m["version"],
+        data=orjson.loads(m["data"]),
+        parent_id=m["parent_id"],
+    )
+
+
+class TxReader:
+    """The :class:`handlers.Reader` of one transaction."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def get(self, kind: str, entity_id: str) -> Snapshot | None:
+        """The entity as stored in this transaction, or ``None``."""
+        row = self._c.execute(select(ENTITY).where(ENTITY.c.kind == kind, ENTITY.c.id == entity_id)).first()
+        return snapshot_from_row(row) if row is not None else None
+
+    def lock(self, kind: str, entity_id: str) -> Snapshot | None:
+        """Like :meth:`get`, locking the row on PostgreSQL (SQLite holds the write lock)."""
+        row = self._c.execute(
+            select(ENTITY).where(ENTITY.c.kind == kind, ENTITY.c.id == entity_id).with_for_update()
+        ).first()
+        return snapshot_from_row(row) if row is not None else None
+
+    def find(self, kind: str, *, parent_id: str, state: str | None = None) -> Sequence[Snapshot]:
+        """Entities of ``kind`` under ``parent_id``, optionally in ``state``, by id."""
+        query = select(ENTITY).where(ENTITY.c.kind == kind, ENTITY.c.parent_id == parent_id)
+        if state is not None:
+            query = query.where(ENTITY.c.state == state)
+        return [snapshot_from_row(r) for r in self._c.execute(query.order_by(ENTITY.c.id))]
+
+    def list_version(self, call_id: str) -> ListVersion | None:
+        """The latest approved list version of ``call_id``."""
+        return list_version_as_of(self._c, call_id, None)
+
+
+def list_version_as_of(connection: Connection, call_id: str, moment: datetime | None) -> ListVersion | None:
+    """The list version of ``call_id`` in force at ``moment`` (latest if ``None``)."""
+    query = select(LIST_VERSION).where(LIST_VERSION.c.call_id == call_id)
+    if moment is not None:
+        query = query.where(LIST_VERSION.c.approved_at <= moment)
+    row = connection.execute(query.order_by(LIST_VERSION.c.number.desc()).limit(1)).first()
+    if row is None:
+        return None
+    entries = connection.execute(
+        select(LIST_ENTRY.c.proposal_id)
+        .where(LIST_ENTRY.c.call_id == call_id, LIST_ENTRY.c.number == row.number)
+        .order_by(LIST_ENTRY.c.proposal_id)
+    ).scalars()
+    return ListVersion(
+        call_id=call_id,
+        number=row.number,
+        decree_id=row.decree_id,
+        approved_at=row.approved_at,
+        proposal_ids=tuple(entries),
+    )
+
+
+def allocate(connection: Connection, name: str) -> int:
+    """Increment the counter ``name`` (creating it at 1) and return its value."""
+    updated = connection.execute(
+        update(COUNTER)
+        .where(COUNTER.c.name == name)
+        .values(value=COUNTER.c.value + 1)
+        .returning(COUNTER.c.value)
+    ).scalar()
+    if updated is not None:
+        return int(updated)
+    connection.execute(insert(COUNTER).values(name=name, value=1))
+    return 1
+
+
+def lock_head(connection: Connection) -> tuple[int, str]:
+    """Lock the chain head for this transaction and return (last seq, last hash)."""
+    row = connection.execute(
+        select(CHAIN_HEAD.c.seq, CHAIN_HEAD.c.hash).where(CHAIN_HEAD.c.id == 1).with_for_update()
+    ).first()
+    if row is None:
+        return 0, GENESIS
+    return int(row.seq), str(row.hash)
+
+
+def append(
+    connection: Connection, head: tuple[int, str], fields: dict[str, Any], request_hash: str | None
+) -> StoredEvent:
+    """Append one event after ``head``; return it. Also moves the chain head."""
+    seq, prev = head[0] + 1, head[1]
+    fields = {**fields, "seq": seq, "prev_hash": prev}
+    canonical = {
+        **fields,
+        "occurred_at": timestamp(fields["occurred_at"]),
+        "effective_at": timestamp(fields["effective_at"]),
+    }
+    digest = chain_hash(prev, event_bytes(canonical))
+    connection.execute(
+        insert(EVENT).values(
+            **{**fields, "payload": dumps(fields["payload"]).decode()},
+            request_hash=request_hash,
+            hash=digest,
+        )
+    )
+    connection.execute(update(CHAIN_HEAD).where(CHAIN_HEAD.c.id == 1).values(seq=seq, hash=digest))
+    return StoredEvent(**fields, hash=digest)
+
+
+def find_by_key(connection: Connection, key: str) -> tuple[StoredEvent, str | None] | None:
+    """The event stored under an idempotency key, with its request hash."""
+    row = connection.execute(select(EVENT).where(EVENT.c.idempotency_key == key)).first()
+    return (event_from_row(row, replayed=True), row.request_hash) if row is not None else None
+
+
+def head_seq(connection: Connection) -> int:
+    """The last sequence number (0 for an empty log)."""
+    return int(connection.execute(select(func.coalesce(func.max(EVENT.c.seq), 0))).scalar_one())

@@ -1,0 +1,77 @@
+"""Canonical bytes and the hash chain of the event log.
+
+An event's hash is SHA-256 over the previous event's hash (hex, ASCII) and the
+canonical JSON of the event (sorted keys, no whitespace, UTF-8, orjson). Floats
+are refused in payloads: two encoders may print them differently, and money is
+``Decimal`` strings anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+#: The ``prev_hash`` of the first event.
+GENESIS = "0" * 64
+
+#: The fields of an event that its hash covers, in the stored columns' names.
+HASHED_FIELDS = (
+    "seq",
+    "entity_kind",
+    "entity_id",
+    "entity_version",
+    "trigger",
+    "from_state",
+    "to_state",
+    "actor",
+    "role",
+    "occurred_at",
+    "effective_at",
+    "payload",
+    "definition_version",
+    "cause_seq",
+    "idempotency_key",
+    "prev_hash",
+)
+
+
+def dumps(value: Any) -> bytes:
+    """Canonical JSON bytes of ``value``.
+
+    Raises:
+        TypeError: ``value`` holds a float or something JSON cannot carry.
+    """
+    _refuse_floats(value)
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def _refuse_floats(value: Any) -> None:
+    if isinstance(value, float):
+        raise TypeError(f"floats are not allowed in canonical JSON ({value!r}); use a string")
+    if isinstance(value, Mapping):
+        for item in value.values():
+            _refuse_floats(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _refuse_floats(item)
+
+
+def timestamp(moment: datetime) -> str:
+    """The canonical text of an instant: UTC, microseconds, ``Z``."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetimes are not allowed in events")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_bytes(fields: Mapping[str, Any]) -> bytes:
+    """Canonical bytes of an event given its hashed fields (payload as parsed JSON)."""
+    return orjson.dumps({name: fields[name] for name in HASHED_FIELDS}, option=orjson.OPT_SORT_KEYS)
+
+
+def chain_hash(prev_hash: str, canonical: bytes) -> str:
+    """The hash of the event whose canonical bytes are ``canonical``."""
+    return hashlib.sha256(prev_hash.encode("ascii") + canonical).hexdigest()

@@ -1,0 +1,569 @@
+"""The engine: one entry point that fires a trigger, in one transaction.
+
+For every fire: lock the chain head (the global order), read the clock, load
+and lock the entity, check the expected version, the trigger, the role and the
+payload, run the guards through the definition's shared ``transitions``
+Machine, call the handler, then write the entity, the event and any follow-up
+transitions, and commit. Anything that fails rolls the whole transaction back:
+no row, no event, and nothing cached in memory that could disagree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine as SAEngine, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from handlers import MODULES
+from handlers.base import Context, DomainError, FollowUp, InvalidPayload, ListVersion, Outcome, Snapshot
+from handlers.payloads import validate
+from states import CREATE, DEFINITIONS, MachineDefinition
+from workflow import _store
+from workflow._machine import Bound, Token, load
+from workflow.canonical import dumps
+from workflow.clock import Clock, SystemClock
+from workflow.db import make_engine, unavailable
+from workflow.errors import (
+    ConflictError,
+    FiliereError,
+    ForbiddenRole,
+    GuardRefused,
+    HandlerError,
+    IdempotencyMismatch,
+    InvalidInput,
+    NotFound,
+    TransitionNotAllowed,
+    VersionConflict,
+)
+from workflow.models import ENTITY, EVENT, LIST_ENTRY, LIST_VERSION
+from workflow.schema import ensure_schema
+
+Event = _store.StoredEvent
+
+#: Generated ids look like ``P-000042``; calls use their code, evaluators their actor name.
+ID_PREFIXES = {"proposal": "P", "partnership": "PT", "decree": "D", "call": "C", "evaluator": "E"}
+
+
+class AlreadyExists(ConflictError):
+    """An entity with that kind and id exists already."""
+
+    def __init__(self, kind: str, entity_id: str) -> None:
+        self.kind = kind
+        self.entity_id = entity_id
+        super().__init__(f"{kind} {entity_id} exists already")
+
+
+class Engine:
+    """Filiere's engine on one database.
+
+    Args:
+        url: a SQLAlchemy URL (``sqlite:///file.db``, ``postgresql://...``);
+            default ``FILIERE_DATABASE_URL`` or ``./filiere.db``.
+        clock: where time comes from; :class:`~workflow.clock.SystemClock` by default.
+        db: an existing SQLAlchemy engine, instead of ``url``.
+    """
+
+    def __init__(
+        self, url: str | None = None, *, clock: Clock | None = None, db: SAEngine | None = None
+    ) -> None:
+        self.db = db if db is not None else make_engine(url)
+        self.clock: Clock = clock or SystemClock()
+        self.machines: dict[str, Bound] = load(DEFINITIONS, MODULES)
+        self._listeners: list[Callable[[Event], None]] = []
+        try:
+            ensure_schema(self.db, [b.definition for b in self.machines.values()], self.clock.now())
+        except OperationalError as exc:
+            raise unavailable(exc) from exc
+
+    # --- writing --------------------------------------------------------------
+
+    def fire(
+        self,
+        kind: str,
+        entity_id: str | None,
+        trigger: str,
+        *,
+        actor: str,
+        role: str,
+        payload: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        expected_version: int | None = None,
+        effective_at: datetime | None = None,
+    ) -> Event:
+        """Fire ``trigger`` on an entity and return the event it committed.
+
+        ``trigger="create"`` brings a new entity into its initial state;
+        ``entity_id`` may then be ``None`` to have one generated.
+
+        Raises:
+            InvalidInput: a malformed argument or payload field.
+            NotFound: no such entity.
+            TransitionNotAllowed: the trigger does not leave the current state.
+            ForbiddenRole: the role may not fire the trigger.
+            GuardRefused: a guard said no, and why.
+            VersionConflict: ``expected_version`` is stale.
+            IdempotencyMismatch: the key was used for a different request.
+            DatabaseUnavailable: the database could not be used.
+        """
+        bound = self._bound(kind)
+        clean = self._payload(bound, trigger, payload)
+        request = _request_hash(kind, entity_id, trigger, actor, role, clean, effective_at)
+        started = time.perf_counter()
+        try:
+            with self.db.begin() as connection:
+                event = self._fire_locked(
+                    connection,
+                    bound,
+                    entity_id,
+                    trigger,
+                    actor,
+                    role,
+                    clean,
+                    idempotency_key,
+                    expected_version,
+                    effective_at,
+                    request,
+                )
+        except IntegrityError as exc:
+            event = self._after_integrity_error(exc, kind, entity_id, trigger, idempotency_key, request)
+        except OperationalError as exc:
+            raise unavailable(exc) from exc
+        if not event.replayed:
+            self._logged(event, time.perf_counter() - started)
+            for listener in list(self._listeners):
+                listener(event)
+        return event
+
+    def create(
+        self,
+        kind: str,
+        *,
+        actor: str,
+        role: str,
+        payload: Mapping[str, Any],
+        entity_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Event:
+        """Shorthand for ``fire(kind, entity_id, "create", ...)``."""
+        return self.fire(
+            kind, entity_id, CREATE, actor=actor, role=role, payload=payload, idempotency_key=idempotency_key
+        )
+
+    def subscribe(self, listener: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``listener`` with each event after it commits; returns an unsubscribe function."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    # --- reading --------------------------------------------------------------
+
+    def get(self, kind: str, entity_id: str) -> Snapshot:
+        """The entity as stored now.
+
+        Raises:
+            NotFound: there is none.
+        """
+        self._bound(kind)
+        with self.db.connect() as connection:
+            snapshot = _store.TxReader(connection).get(kind, entity_id)
+        if snapshot is None:
+            raise NotFound(kind, entity_id)
+        return snapshot
+
+    def history(self, kind: str, entity_id: str) -> list[Event]:
+        """Every event of one entity, oldest first."""
+        with self.db.connect() as connection:
+            rows = connection.execute(
+                select(EVENT)
+                .where(EVENT.c.entity_kind == kind, EVENT.c.entity_id == entity_id)
+                .order_by(EVENT.c.seq)
+            )
+            events = [_store.event_from_row(r) for r in rows]
+        if not events:
+            raise NotFound(kind, entity_id)
+        return events
+
+    def events(self, after: int = 0, limit: int | None = None) -> Iterator[Event]:
+        """Events in global order after sequence number ``after``."""
+        query = select(EVENT).where(EVENT.c.seq > after).order_by(EVENT.c.seq)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.db.connect() as connection:
+            for row in connection.execution_options(yield_per=1000).execute(query):
+                yield _store.event_from_row(row)
+
+    def list_as_of(self, call_id: str, moment: datetime | None = None) -> ListVersion | None:
+        """The call's list (*elenco*) in force at ``moment`` (now if ``None``)."""
+        with self.db.connect() as connection:
+            return _store.list_version_as_of(connection, call_id, moment or self.clock.now())
+
+    def find(self, kind: str, *, parent_id: str, state: str | None = None) -> list[Snapshot]:
+        """Entities of ``kind`` under ``parent_id`` (optionally in ``state``)."""
+        with self.db.connect() as connection:
+            return list(_store.TxReader(connection).find(kind, parent_id=parent_id, state=state))
+
+    def definition(self, kind: str) -> MachineDefinition:
+        """The machine definition of ``kind``."""
+        return self._bound(kind).definition
+
+    # --- internals ------------------------------------------------------------
+
+    def _bound(self, kind: str) -> Bound:
+        try:
+            return self.machines[kind]
+        except KeyError:
+            raise InvalidInput(
+                "kind", f"unknown kind {kind!r} (kinds: {', '.join(sorted(self.machines))})"
+            ) from None
+
+    def _payload(self, bound: Bound, trigger: str, payload: Mapping[str, Any] | None) -> dict[str, Any]:
+        model = bound.module.PAYLOADS.get(trigger)
+        if model is None:
+            triggers = ", ".join(bound.definition.triggers)
+            raise InvalidInput(
+                "trigger", f"{bound.definition.name} has no trigger {trigger!r} (triggers: {triggers})"
+            )
+        try:
+            return validate(model, payload)
+        except InvalidPayload as exc:
+            raise InvalidInput(exc.field, exc.reason) from exc
+
+    def _fire_locked(
+        self,
+        connection: Connection,
+        bound: Bound,
+        entity_id: str | None,
+        trigger: str,
+        actor: str,
+        role: str,
+        payload: dict[str, Any],
+        key: str | None,
+        expected_version: int | None,
+        effective_at: datetime | None,
+        request: str,
+    ) -> Event:
+        head = _store.lock_head(connection)
+        if key is not None:
+            found = _store.find_by_key(connection, key)
+            if found is not None:
+                return _replay_of(found, key, request)
+        now = self.clock.now()
+        step = _Step(connection, self, head, now)
+        return step.fire(
+            bound, entity_id, trigger, actor, role, payload, key, expected_version, effective_at, request
+        )
+
+    def _after_integrity_error(
+        self,
+        exc: IntegrityError,
+        kind: str,
+        entity_id: str | None,
+        trigger: str,
+        key: str | None,
+        request: str,
+    ) -> Event:
+        """A concurrent writer won a unique key: answer as a retry or a conflict."""
+        if key is not None:
+            with self.db.connect() as connection:
+                found = _store.find_by_key(connection, key)
+            if found is not None:
+                return _replay_of(found, key, request)
+        if trigger == CREATE and entity_id is not None:
+            raise AlreadyExists(kind, entity_id) from exc
+        raise ConflictError(f"{kind} {entity_id}: concurrent change, retry ({exc.orig})") from exc
+
+    def _logged(self, event: Event, seconds: float) -> None:
+        from workflow.logconfig import transition_logger
+
+        transition_logger().info(
+            "transition",
+            kind=event.entity_kind,
+            id=event.entity_id,
+            trigger=event.trigger,
+            src=event.from_state,
+            dst=event.to_state,
+            actor=event.actor,
+            role=event.role,
+            seq=event.seq,
+            ms=round(seconds * 1000, 3),
+        )
+
+
+def _replay_of(found: tuple[Event, str | None], key: str, request: str) -> Event:
+    event, stored_request = found
+    if stored_request != request:
+        raise IdempotencyMismatch(key, event.seq)
+    return event
+
+
+def _request_hash(
+    kind: str,
+    entity_id: str | None,
+    trigger: str,
+    actor: str,
+    role: str,
+    payload: Any,
+    effective_at: datetime | None,
+) -> str:
+    request = [
+        kind,
+        entity_id,
+        trigger,
+        actor,
+        role,
+        payload,
+        effective_at.isoformat() if effective_at else None,
+    ]
+    return hashlib.sha256(dumps(request)).hexdigest()
+
+
+class _Step:
+    """One transaction's worth of transitions: the fired one and its follow-ups."""
+
+    def __init__(self, connection: Connection, engine: Engine, head: tuple[int, str], now: datetime) -> None:
+        self.connection = connection
+        self.engine = engine
+        self.head = head
+        self.now = now
+        self.reader = _store.TxReader(connection)
+
+    def fire(
+        self,
+        bound: Bound,
+        entity_id: str | None,
+        trigger: str,
+        actor: str,
+        role: str,
+        payload: dict[str, Any],
+        key: str | None,
+        expected_version: int | None,
+        effective_at: datetime | None,
+        request: str | None,
+        cause: int | None = None,
+    ) -> Event:
+        definition = bound.definition
+        if trigger == CREATE:
+            entity_id = self._new_id(bound, entity_id, payload)
+            current = None
+            _check_role(definition, trigger, role, definition.create_roles)
+            ctx = self._context(bound, entity_id, None, trigger, payload, actor, role)
+            for name in definition.create_guards:
+                refusal = bound.guards[name](ctx)
+                if refusal is not None:
+                    raise GuardRefused(
+                        definition.name, entity_id, trigger, refusal.guard, refusal.reason, refusal.data
+                    )
+            dest = definition.initial_state
+        else:
+            if entity_id is None:
+                raise InvalidInput("entity_id", f"{trigger} needs the id of the {definition.name}")
+            current = self.reader.lock(definition.name, entity_id)
+            if current is None:
+                raise NotFound(definition.name, entity_id)
+            if expected_version is not None and expected_version != current.version:
+                raise VersionConflict(definition.name, entity_id, expected_version, current.version)
+            arrows = bound.arrows(trigger, current.state)
+            if not arrows:
+                raise TransitionNotAllowed(
+                    definition.name, entity_id, current.state, trigger, bound.triggers_from(current.state)
+                )
+            _check_role(definition, trigger, role, tuple(dict.fromkeys(r for a in arrows for r in a.roles)))
+            ctx = self._context(bound, entity_id, current, trigger, payload, actor, role)
+            dest = self._run_machine(bound, ctx, current.state)
+        outcome = self._handle(bound, trigger, ctx)
+        event = self._write(
+            bound,
+            entity_id,
+            current,
+            trigger,
+            dest,
+            actor,
+            role,
+            payload,
+            outcome,
+            key,
+            effective_at,
+            request,
+            cause,
+        )
+        for follow_up in outcome.follow_ups:
+            self._follow(follow_up, event)
+        return event
+
+    def _new_id(self, bound: Bound, entity_id: str | None, payload: Mapping[str, Any]) -> str:
+        kind = bound.definition.name
+        chosen = entity_id or _natural_id(kind, payload)
+        if chosen is None:
+            if kind == "evaluator":
+                raise InvalidInput("entity_id", "an evaluator is registered under their actor name")
+            chosen = (
+                f"{ID_PREFIXES.get(kind, kind.upper())}-{_store.allocate(self.connection, f'id:{kind}'):06d}"
+            )
+        if not chosen or len(chosen) > 300 or chosen.strip() != chosen:
+            raise InvalidInput("entity_id", "must be 1 to 300 characters without surrounding spaces")
+        if self.reader.get(kind, chosen) is not None:
+            raise AlreadyExists(kind, chosen)
+        return chosen
+
+    def _context(
+        self,
+        bound: Bound,
+        entity_id: str,
+        current: Snapshot | None,
+        trigger: str,
+        payload: Mapping[str, Any],
+        actor: str,
+        role: str,
+    ) -> Context:
+        return Context(
+            kind=bound.definition.name,
+            entity_id=entity_id,
+            entity=current,
+            trigger=trigger,
+            payload=payload,
+            actor=actor,
+            role=role,
+            now=self.now,
+            reader=self.reader,
+            allocate=lambda name: _store.allocate(self.connection, name),
+        )
+
+    def _run_machine(self, bound: Bound, ctx: Context, state: str) -> str:
+        token = Token(state)
+        refusals: list[Any] = []
+        if not bound.machine.events[ctx.trigger].trigger(token, ctx=ctx, refusals=refusals):
+            first = refusals[0]
+            raise GuardRefused(ctx.kind, ctx.entity_id, ctx.trigger, first.guard, first.reason, first.data)
+        return token.state
+
+    def _handle(self, bound: Bound, trigger: str, ctx: Context) -> Outcome:
+        handler = getattr(bound.module, trigger)
+        try:
+            outcome = handler(ctx)
+        except InvalidPayload as exc:
+            raise InvalidInput(exc.field, exc.reason) from exc
+        except (FiliereError, DomainError, OperationalError, IntegrityError):
+            raise
+        except Exception as exc:  # a bug in a handler: roll back, say where
+            raise HandlerError(ctx.kind, trigger, f"{type(exc).__name__}: {exc}") from exc
+        if not isinstance(outcome, Outcome):
+            raise HandlerError(ctx.kind, trigger, f"returned {type(outcome).__name__}, not Outcome")
+        return outcome
+
+    def _write(
+        self,
+        bound: Bound,
+        entity_id: str,
+        current: Snapshot | None,
+        trigger: str,
+        dest: str,
+        actor: str,
+        role: str,
+        payload: dict[str, Any],
+        outcome: Outcome,
+        key: str | None,
+        effective_at: datetime | None,
+        request: str | None,
+        cause: int | None,
+    ) -> Event:
+        kind = bound.definition.name
+        data = {**(current.data if current else {}), **outcome.changes}
+        encoded = dumps(data).decode()
+        if current is None:
+            version = 1
+            self.connection.execute(
+                insert(ENTITY).values(
+                    kind=kind,
+                    id=entity_id,
+                    state=dest,
+                    version=1,
+                    parent_id=outcome.parent_id,
+                    data=encoded,
+                    created_at=self.now,
+                    updated_at=self.now,
+                )
+            )
+        else:
+            version = current.version + 1
+            changed = self.connection.execute(
+                update(ENTITY)
+                .where(ENTITY.c.kind == kind, ENTITY.c.id == entity_id, ENTITY.c.version == current.version)
+                .values(state=dest, version=version, data=encoded, updated_at=self.now)
+            ).rowcount
+            if changed != 1:  # pragma: no cover - the row lock makes this a last line of defence
+                raise VersionConflict(kind, entity_id, current.version, current.version + 1)
+        if outcome.list_version is not None:
+            self._store_list_version(entity_id, *outcome.list_version)
+        recorded: dict[str, Any] = {"input": payload}
+        if outcome.changes:
+            recorded["changes"] = dict(outcome.changes)
+        if outcome.record:
+            recorded["effects"] = dict(outcome.record)
+        fields = {
+            "entity_kind": kind,
+            "entity_id": entity_id,
+            "entity_version": version,
+            "trigger": trigger,
+            "from_state": current.state if current else None,
+            "to_state": dest,
+            "actor": actor,
+            "role": role,
+            "occurred_at": self.now,
+            "effective_at": effective_at or self.now,
+            "payload": orjson.loads(dumps(recorded)),
+            "definition_version": bound.definition.version,
+            "cause_seq": cause,
+            "idempotency_key": key,
+        }
+        try:
+            event = _store.append(self.connection, self.head, fields, request)
+        except TypeError as exc:
+            raise HandlerError(kind, trigger, str(exc)) from exc
+        self.head = (event.seq, event.hash)
+        return event
+
+    def _store_list_version(
+        self, decree_id: str, call_id: str, number: int, entries: tuple[str, ...]
+    ) -> None:
+        self.connection.execute(
+            insert(LIST_VERSION).values(
+                call_id=call_id, number=number, decree_id=decree_id, approved_at=self.now
+            )
+        )
+        if entries:
+            self.connection.execute(
+                insert(LIST_ENTRY),
+                [{"call_id": call_id, "number": number, "proposal_id": p} for p in entries],
+            )
+
+    def _follow(self, follow_up: FollowUp, cause: Event) -> None:
+        bound = self.engine._bound(follow_up.kind)
+        payload = self.engine._payload(bound, follow_up.trigger, follow_up.payload)
+        self.fire(
+            bound,
+            follow_up.entity_id,
+            follow_up.trigger,
+            follow_up.actor or "system",
+            follow_up.role,
+            payload,
+            None,
+            None,
+            follow_up.effective_at,
+            None,
+            cause=cause.seq,
+        )
+
+
+def _check_role(definition: MachineDefinition, trigger: str, role: str, allowed: tuple[str, ...]) -> None:
+    if role not in allowed:
+        raise ForbiddenRole(definition.name, trigger, role, allowed)
+
+
+def _natural_id(kind: str, payload: Mapping[str, Any]) -> str | None:
+    """Calls are known by their code."""
+    return str(payload["code"]) if kind == "call" else None

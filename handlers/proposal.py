@@ -93,7 +93,7 @@ def _call(ctx: Context) -> Snapshot:
 
 def _partners(ctx: Context) -> list[Mapping[str, Any]]:
     partnership = ctx.reader.get("partnership", ctx.data["partnership_id"])
-    return list(partnership.data["partners"]) if partnership is not None else []
+    return [*partnership.data["partners"]] if partnership is not None else []
 
 
 def canonical_sha256(content: Mapping[str, Any]) -> str:
@@ -159,7 +159,7 @@ def guard_required_fields(ctx: Context) -> Refusal | None:
 def guard_priority_area(ctx: Context) -> Refusal | None:
     """At least the call's minimum of its priority areas, and only those."""
     call = _call(ctx).data
-    areas = list(ctx.data.get("areas", []))
+    areas = [*ctx.data.get("areas", [])]
     unknown = sorted(set(areas) - set(call["areas"]))
     if unknown:
         return Refusal("priority_area", f"unknown priority areas: {', '.join(unknown)}", {"unknown": unknown})

@@ -40,6 +40,15 @@ class Bound:
         """The arrows of ``trigger`` that leave ``state``."""
         return tuple(t for t in self.definition.transitions if t.trigger == trigger and state in t.source)
 
+    def roles(self, trigger: str) -> tuple[str, ...]:
+        """Every role that may fire ``trigger`` from some state (all, for unknown triggers)."""
+        if trigger == CREATE:
+            return self.definition.create_roles
+        arrows = [t for t in self.definition.transitions if t.trigger == trigger]
+        if not arrows:
+            return tuple(sorted(ROLES))
+        return tuple(dict.fromkeys(r for t in arrows for r in t.roles))
+
     def triggers_from(self, state: str) -> tuple[str, ...]:
         """Triggers that leave ``state``, in declaration order."""
         return tuple(dict.fromkeys(t.trigger for t in self.definition.transitions if state in t.source))
@@ -81,6 +90,11 @@ def _check_structure(d: MachineDefinition) -> None:
     for role in d.create_roles:
         if role not in ROLES or role == "auditor":
             raise _fail(d, f"create may not be fired by role {role!r}")
+    _check_arrows(d)
+
+
+def _check_arrows(d: MachineDefinition) -> None:
+    known = set(d.states)
     for t in d.transitions:
         if t.trigger == CREATE:
             raise _fail(d, "create is implicit: it may not be an arrow")

@@ -13,15 +13,26 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine as SAEngine, insert, select, update
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Engine as SAEngine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from handlers import MODULES
-from handlers.base import Context, DomainError, FollowUp, InvalidPayload, ListVersion, Outcome, Snapshot
+from handlers.base import (
+    Context,
+    DomainError,
+    FollowUp,
+    InvalidPayload,
+    ListVersion,
+    Outcome,
+    Refusal,
+    Snapshot,
+)
 from handlers.payloads import validate
 from states import CREATE, DEFINITIONS, MachineDefinition
 from workflow import _store
@@ -31,6 +42,7 @@ from workflow.clock import Clock, SystemClock
 from workflow.db import make_engine, unavailable
 from workflow.errors import (
     ConflictError,
+    DatabaseError,
     FiliereError,
     ForbiddenRole,
     GuardRefused,
@@ -112,26 +124,17 @@ class Engine:
             DatabaseUnavailable: the database could not be used.
         """
         bound = self._bound(kind)
+        _check_role(bound.definition, trigger, role, bound.roles(trigger))
         clean = self._payload(bound, trigger, payload)
-        request = _request_hash(kind, entity_id, trigger, actor, role, clean, effective_at)
+        request = _Request(
+            bound, entity_id, trigger, actor, role, clean, idempotency_key, expected_version, effective_at
+        )
         started = time.perf_counter()
         try:
             with self.db.begin() as connection:
-                event = self._fire_locked(
-                    connection,
-                    bound,
-                    entity_id,
-                    trigger,
-                    actor,
-                    role,
-                    clean,
-                    idempotency_key,
-                    expected_version,
-                    effective_at,
-                    request,
-                )
+                event = self._fire_locked(connection, request)
         except IntegrityError as exc:
-            event = self._after_integrity_error(exc, kind, entity_id, trigger, idempotency_key, request)
+            event = self._after_integrity_error(exc, request)
         except OperationalError as exc:
             raise unavailable(exc) from exc
         if not event.replayed:
@@ -233,49 +236,24 @@ class Engine:
         except InvalidPayload as exc:
             raise InvalidInput(exc.field, exc.reason) from exc
 
-    def _fire_locked(
-        self,
-        connection: Connection,
-        bound: Bound,
-        entity_id: str | None,
-        trigger: str,
-        actor: str,
-        role: str,
-        payload: dict[str, Any],
-        key: str | None,
-        expected_version: int | None,
-        effective_at: datetime | None,
-        request: str,
-    ) -> Event:
+    def _fire_locked(self, connection: Connection, request: _Request) -> Event:
         head = _store.lock_head(connection)
-        if key is not None:
-            found = _store.find_by_key(connection, key)
+        if request.key is not None:
+            found = _store.find_by_key(connection, request.key)
             if found is not None:
-                return _replay_of(found, key, request)
-        now = self.clock.now()
-        step = _Step(connection, self, head, now)
-        return step.fire(
-            bound, entity_id, trigger, actor, role, payload, key, expected_version, effective_at, request
-        )
+                return _replay_of(found, request)
+        return _Step(connection, self, head, self.clock.now()).fire(request)
 
-    def _after_integrity_error(
-        self,
-        exc: IntegrityError,
-        kind: str,
-        entity_id: str | None,
-        trigger: str,
-        key: str | None,
-        request: str,
-    ) -> Event:
+    def _after_integrity_error(self, exc: IntegrityError, request: _Request) -> Event:
         """A concurrent writer won a unique key: answer as a retry or a conflict."""
-        if key is not None:
+        if request.key is not None:
             with self.db.connect() as connection:
-                found = _store.find_by_key(connection, key)
+                found = _store.find_by_key(connection, request.key)
             if found is not None:
-                return _replay_of(found, key, request)
-        if trigger == CREATE and entity_id is not None:
-            raise AlreadyExists(kind, entity_id) from exc
-        raise ConflictError(f"{kind} {entity_id}: concurrent change, retry ({exc.orig})") from exc
+                return _replay_of(found, request)
+        if request.trigger == CREATE and request.entity_id is not None:
+            raise AlreadyExists(request.kind, request.entity_id) from exc
+        raise DatabaseError(f"{request.kind} {request.entity_id} {request.trigger}: {exc.orig}") from exc
 
     def _logged(self, event: Event, seconds: float) -> None:
         from workflow.logconfig import transition_logger
@@ -294,32 +272,39 @@ class Engine:
         )
 
 
-def _replay_of(found: tuple[Event, str | None], key: str, request: str) -> Event:
-    event, stored_request = found
-    if stored_request != request:
-        raise IdempotencyMismatch(key, event.seq)
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One trigger to fire, validated: what the caller asked for, nothing decided yet."""
+
+    bound: Bound
+    entity_id: str | None
+    trigger: str
+    actor: str
+    role: str
+    payload: dict[str, Any]
+    key: str | None = None
+    expected_version: int | None = None
+    effective_at: datetime | None = None
+    cause: int | None = None
+
+    @property
+    def kind(self) -> str:
+        """The entity's kind."""
+        return self.bound.definition.name
+
+    @property
+    def digest(self) -> str:
+        """What an idempotent retry must match: everything the caller said, hashed."""
+        moment = self.effective_at.isoformat() if self.effective_at else None
+        said = [self.kind, self.entity_id, self.trigger, self.actor, self.role, self.payload, moment]
+        return hashlib.sha256(dumps(said)).hexdigest()
+
+
+def _replay_of(found: tuple[Event, str | None], request: _Request) -> Event:
+    event, stored_digest = found
+    if stored_digest != request.digest:
+        raise IdempotencyMismatch(str(request.key), event.seq)
     return event
-
-
-def _request_hash(
-    kind: str,
-    entity_id: str | None,
-    trigger: str,
-    actor: str,
-    role: str,
-    payload: Any,
-    effective_at: datetime | None,
-) -> str:
-    request = [
-        kind,
-        entity_id,
-        trigger,
-        actor,
-        role,
-        payload,
-        effective_at.isoformat() if effective_at else None,
-    ]
-    return hashlib.sha256(dumps(request)).hexdigest()
 
 
 class _Step:
@@ -332,68 +317,42 @@ class _Step:
         self.now = now
         self.reader = _store.TxReader(connection)
 
-    def fire(
-        self,
-        bound: Bound,
-        entity_id: str | None,
-        trigger: str,
-        actor: str,
-        role: str,
-        payload: dict[str, Any],
-        key: str | None,
-        expected_version: int | None,
-        effective_at: datetime | None,
-        request: str | None,
-        cause: int | None = None,
-    ) -> Event:
-        definition = bound.definition
-        if trigger == CREATE:
-            entity_id = self._new_id(bound, entity_id, payload)
-            current = None
-            _check_role(definition, trigger, role, definition.create_roles)
-            ctx = self._context(bound, entity_id, None, trigger, payload, actor, role)
+    def fire(self, request: _Request) -> Event:
+        definition = request.bound.definition
+        current: Snapshot | None = None
+        if request.trigger == CREATE:
+            entity_id = self._new_id(request.bound, request.entity_id, request.payload)
+            ctx = self._context(request, entity_id, None)
             for name in definition.create_guards:
-                refusal = bound.guards[name](ctx)
-                if refusal is not None:
-                    raise GuardRefused(
-                        definition.name, entity_id, trigger, refusal.guard, refusal.reason, refusal.data
-                    )
+                _raise_refusal(ctx, request.bound.guards[name](ctx))
             dest = definition.initial_state
         else:
-            if entity_id is None:
-                raise InvalidInput("entity_id", f"{trigger} needs the id of the {definition.name}")
-            current = self.reader.lock(definition.name, entity_id)
-            if current is None:
-                raise NotFound(definition.name, entity_id)
-            if expected_version is not None and expected_version != current.version:
-                raise VersionConflict(definition.name, entity_id, expected_version, current.version)
-            arrows = bound.arrows(trigger, current.state)
-            if not arrows:
-                raise TransitionNotAllowed(
-                    definition.name, entity_id, current.state, trigger, bound.triggers_from(current.state)
-                )
-            _check_role(definition, trigger, role, tuple(dict.fromkeys(r for a in arrows for r in a.roles)))
-            ctx = self._context(bound, entity_id, current, trigger, payload, actor, role)
-            dest = self._run_machine(bound, ctx, current.state)
-        outcome = self._handle(bound, trigger, ctx)
-        event = self._write(
-            bound,
-            entity_id,
-            current,
-            trigger,
-            dest,
-            actor,
-            role,
-            payload,
-            outcome,
-            key,
-            effective_at,
-            request,
-            cause,
-        )
+            entity_id, current = self._locked(request)
+            ctx = self._context(request, entity_id, current)
+            dest = self._run_machine(request.bound, ctx, current.state)
+        outcome = self._handle(request.bound, request.trigger, ctx)
+        event = self._write(request, entity_id, current, dest, outcome)
         for follow_up in outcome.follow_ups:
             self._follow(follow_up, event)
         return event
+
+    def _locked(self, request: _Request) -> tuple[str, Snapshot]:
+        """Load and lock the entity; check version, state and role."""
+        kind, entity_id = request.kind, request.entity_id
+        if entity_id is None:
+            raise InvalidInput("entity_id", f"{request.trigger} needs the id of the {kind}")
+        current = self.reader.lock(kind, entity_id)
+        if current is None:
+            raise NotFound(kind, entity_id)
+        if request.expected_version is not None and request.expected_version != current.version:
+            raise VersionConflict(kind, entity_id, request.expected_version, current.version)
+        arrows = request.bound.arrows(request.trigger, current.state)
+        if not arrows:
+            allowed = request.bound.triggers_from(current.state)
+            raise TransitionNotAllowed(kind, entity_id, current.state, request.trigger, allowed)
+        roles = tuple(dict.fromkeys(r for a in arrows for r in a.roles))
+        _check_role(request.bound.definition, request.trigger, request.role, roles)
+        return entity_id, current
 
     def _new_id(self, bound: Bound, entity_id: str | None, payload: Mapping[str, Any]) -> str:
         kind = bound.definition.name
@@ -410,24 +369,15 @@ class _Step:
             raise AlreadyExists(kind, chosen)
         return chosen
 
-    def _context(
-        self,
-        bound: Bound,
-        entity_id: str,
-        current: Snapshot | None,
-        trigger: str,
-        payload: Mapping[str, Any],
-        actor: str,
-        role: str,
-    ) -> Context:
+    def _context(self, request: _Request, entity_id: str, current: Snapshot | None) -> Context:
         return Context(
-            kind=bound.definition.name,
+            kind=request.kind,
             entity_id=entity_id,
             entity=current,
-            trigger=trigger,
-            payload=payload,
-            actor=actor,
-            role=role,
+            trigger=request.trigger,
+            payload=request.payload,
+            actor=request.actor,
+            role=request.role,
             now=self.now,
             reader=self.reader,
             allocate=lambda name: _store.allocate(self.connection, name),
@@ -437,8 +387,7 @@ class _Step:
         token = Token(state)
         refusals: list[Any] = []
         if not bound.machine.events[ctx.trigger].trigger(token, ctx=ctx, refusals=refusals):
-            first = refusals[0]
-            raise GuardRefused(ctx.kind, ctx.entity_id, ctx.trigger, first.guard, first.reason, first.data)
+            _raise_refusal(ctx, refusals[0])
         return token.state
 
     def _handle(self, bound: Bound, trigger: str, ctx: Context) -> Outcome:
@@ -456,22 +405,9 @@ class _Step:
         return outcome
 
     def _write(
-        self,
-        bound: Bound,
-        entity_id: str,
-        current: Snapshot | None,
-        trigger: str,
-        dest: str,
-        actor: str,
-        role: str,
-        payload: dict[str, Any],
-        outcome: Outcome,
-        key: str | None,
-        effective_at: datetime | None,
-        request: str | None,
-        cause: int | None,
+        self, request: _Request, entity_id: str, current: Snapshot | None, dest: str, outcome: Outcome
     ) -> Event:
-        kind = bound.definition.name
+        kind, trigger = request.kind, request.trigger
         data = {**(current.data if current else {}), **outcome.changes}
         encoded = dumps(data).decode()
         if current is None:
@@ -499,7 +435,7 @@ class _Step:
                 raise VersionConflict(kind, entity_id, current.version, current.version + 1)
         if outcome.list_version is not None:
             self._store_list_version(entity_id, *outcome.list_version)
-        recorded: dict[str, Any] = {"input": payload}
+        recorded: dict[str, Any] = {"input": request.payload}
         if outcome.changes:
             recorded["changes"] = dict(outcome.changes)
         if outcome.record:
@@ -511,17 +447,18 @@ class _Step:
             "trigger": trigger,
             "from_state": current.state if current else None,
             "to_state": dest,
-            "actor": actor,
-            "role": role,
+            "actor": request.actor,
+            "role": request.role,
             "occurred_at": self.now,
-            "effective_at": effective_at or self.now,
+            "effective_at": request.effective_at or self.now,
             "payload": orjson.loads(dumps(recorded)),
-            "definition_version": bound.definition.version,
-            "cause_seq": cause,
-            "idempotency_key": key,
+            "definition_version": request.bound.definition.version,
+            "cause_seq": request.cause,
+            "idempotency_key": request.key,
         }
+        digest = request.digest if request.key is not None else None
         try:
-            event = _store.append(self.connection, self.head, fields, request)
+            event = _store.append(self.connection, self.head, fields, digest)
         except TypeError as exc:
             raise HandlerError(kind, trigger, str(exc)) from exc
         self.head = (event.seq, event.hash)
@@ -544,18 +481,15 @@ class _Step:
     def _follow(self, follow_up: FollowUp, cause: Event) -> None:
         bound = self.engine._bound(follow_up.kind)
         payload = self.engine._payload(bound, follow_up.trigger, follow_up.payload)
-        self.fire(
-            bound,
-            follow_up.entity_id,
-            follow_up.trigger,
-            follow_up.actor or "system",
-            follow_up.role,
-            payload,
-            None,
-            None,
-            follow_up.effective_at,
-            None,
-            cause=cause.seq,
+        actor = follow_up.actor or "system"
+        request = _Request(bound, follow_up.entity_id, follow_up.trigger, actor, follow_up.role, payload)
+        self.fire(replace(request, effective_at=follow_up.effective_at, cause=cause.seq))
+
+
+def _raise_refusal(ctx: Context, refusal: Refusal | None) -> None:
+    if refusal is not None:
+        raise GuardRefused(
+            ctx.kind, ctx.entity_id, ctx.trigger, refusal.guard, refusal.reason, data=refusal.data
         )
 
 

@@ -86,7 +86,7 @@ class GuardRefused(FiliereError):
     http_status = 422
 
     def __init__(
-        self, kind: str, entity_id: str, trigger: str, guard: str, reason: str, data: Mapping[str, Any]
+        self, kind: str, entity_id: str, trigger: str, guard: str, reason: str, *, data: Mapping[str, Any]
     ) -> None:
         self.kind = kind
         self.entity_id = entity_id
@@ -142,15 +142,23 @@ class IdempotencyMismatch(ConflictError):
         )
 
 
-class DatabaseUnavailable(FiliereError):
-    """The database could not be reached or refused the transaction."""
+class DatabaseError(FiliereError):
+    """The database refused the transaction; it was rolled back."""
 
     exit_code = 10
     http_status = 503
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
-        super().__init__(f"database unavailable: {reason}")
+        super().__init__(f"database error: {reason}")
+
+
+class DatabaseUnavailable(DatabaseError):
+    """The database could not be reached or used."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.args = (f"database unavailable: {reason}",)
 
 
 class HandlerError(FiliereError):

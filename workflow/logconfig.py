@@ -11,14 +11,11 @@ import logging
 import sys
 from typing import Any
 
-_configured = False
-
 
 def configure(*, json: bool | None = None, level: int = logging.INFO, stream: Any = None) -> None:
     """Configure structlog and the stdlib loggers of the libraries we use."""
     import structlog
 
-    global _configured
     out = stream or sys.stderr
     as_json = (not out.isatty()) if json is None else json
     renderer: Any = (
@@ -42,7 +39,6 @@ def configure(*, json: bool | None = None, level: int = logging.INFO, stream: An
         ("sqlalchemy", logging.WARNING),
     ):
         logging.getLogger(name).setLevel(lib_level)
-    _configured = True
 
 
 def transition_logger() -> Any:

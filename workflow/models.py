@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Text
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, Text
 from sqlmodel import Field, SQLModel
 
 # Named constraints, so that Alembic's batch mode can alter them on SQLite later.

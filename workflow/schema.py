@@ -7,6 +7,7 @@ Alembic migrations take this over with the PostgreSQL work; until then
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import suppress
 from datetime import datetime
 
 from sqlalchemy import Engine, insert, select
@@ -28,7 +29,8 @@ def ensure_schema(db: Engine, definitions: Iterable[MachineDefinition], now: dat
         known = set(connection.execute(select(DEFINITION.c.version)).scalars())
         missing = [d for v, d in wanted.items() if v not in known]
         if missing:
-            try:
+            # Another process may record them first: the rows are equal by construction.
+            with suppress(IntegrityError):
                 connection.execute(
                     insert(DEFINITION),
                     [
@@ -41,8 +43,6 @@ def ensure_schema(db: Engine, definitions: Iterable[MachineDefinition], now: dat
                         for d in missing
                     ],
                 )
-            except IntegrityError:  # pragma: no cover - another process recorded them first
-                pass
 
 
 def read_meta(db: Engine, key: str) -> str | None:

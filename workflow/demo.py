@@ -1,0 +1,374 @@
+"""``filiere demo``: Phase 1 of the 2022 call, told by the engine, in seconds.
+
+A simulated clock walks from the call's opening (March 2022) to the deadline in
+force at the end (31 December 2027, after three extensions by act). Along the
+way: partnerships register, drafts are filed, one submission is refused for its
+composition and succeeds once amended, an integration request suspends an
+evaluation, an evaluator tied to a partner is refused, two decrees approve two
+versions of the list, a listed proposal is withdrawn, a submission one second
+late is refused, and closing the call expires the drafts left behind. It ends
+with ``audit verify`` on the chain it wrote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from stdnum import luhn
+
+from handlers.timeutil import for_people, from_json
+from workflow.audit import verify_chain
+from workflow.clock import SimulatedClock
+from workflow.config import example_call_path, read_call_file
+from workflow.engine import Engine
+from workflow.errors import FiliereError
+
+ROME = ZoneInfo("Europe/Rome")
+OPERATOR, DIRECTOR, SYSTEM = "op.rossi", "dir.verdi", "system"
+Echo = Callable[[str], None]
+
+
+def _rome(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=ROME)
+
+
+def _piva(n: int) -> str:
+    body = f"{n:07d}015"  # a Milan-registered partita IVA with a valid check digit
+    return body + luhn.calc_check_digit(body)
+
+
+@dataclass
+class _Story:
+    engine: Engine
+    clock: SimulatedClock
+    echo: Echo
+    refusals: list[str] = field(default_factory=list)
+    next_company: int = 100
+    gamma_members: list[dict[str, Any]] = field(default_factory=list)
+
+    def at(self, year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> None:
+        self.clock.set(_rome(year, month, day, hour, minute, second))
+
+    def say(self, text: str) -> None:
+        self.echo(f"  {for_people(self.clock.now())[:16]}  {text}")
+
+    def fire(self, kind: str, entity: str | None, trigger: str, actor: str, role: str, **payload: Any) -> Any:
+        return self.engine.fire(kind, entity, trigger, actor=actor, role=role, payload=payload)
+
+    def refused(self, what: str, action: Callable[[], object]) -> None:
+        try:
+            action()
+        except FiliereError as exc:
+            self.refusals.append(f"{what}: {exc}")
+            self.say(f"REFUSED {what}: {exc}")
+        else:  # pragma: no cover - the story is built so that these fail
+            raise AssertionError(f"{what} should have been refused")
+
+    def companies(self, count: int, lead_name: str, *, lead: bool = True) -> list[dict[str, Any]]:
+        members = []
+        for i in range(count):
+            self.next_company += 1
+            members.append(
+                {
+                    "tax_code": _piva(self.next_company),
+                    "name": f"{lead_name} S.p.A." if i == 0 else f"Impresa {self.next_company} S.r.l.",
+                    "lombardy_seat": True,
+                    "capofila": lead and i == 0,
+                    "size": "large" if lead and i == 0 else "sme",
+                }
+            )
+        return members
+
+    def partnership(self, owner: str, name: str, members: list[dict[str, Any]]) -> str:
+        payload = {"name": name, "agreement": f"Accordo di progetto {name}", "partners": members}
+        event = self.engine.create("partnership", actor=owner, role="applicant", payload=payload)
+        self.say(f"partnership {event.entity_id} '{name}' registered by {owner}: {len(members)} partners")
+        return str(event.entity_id)
+
+    def draft(self, owner: str, partnership: str, title: str, areas: list[str]) -> str:
+        payload = {
+            "call_id": "MI-FILIERE-2022",
+            "partnership_id": partnership,
+            "title": title,
+            "summary": f"Progetto di filiera: {title}",
+            "areas": areas,
+        }
+        event = self.engine.create("proposal", actor=owner, role="applicant", payload=payload)
+        self.say(f"draft {event.entity_id} '{title}' opened")
+        return str(event.entity_id)
+
+    def submit(self, owner: str, proposal: str) -> None:
+        self.fire("proposal", proposal, "submit", owner, "applicant")
+        data = self.engine.get("proposal", proposal).data
+        digest = data["receipt"]["sha256"][:12]
+        self.say(f"{proposal} submitted: protocol {data['protocol']}, receipt sha256 {digest}…")
+
+    def evaluate(self, evaluator: str, proposal: str, scores: dict[str, int]) -> None:
+        event = self.fire("proposal", proposal, "evaluate", evaluator, "evaluator", scores=scores)
+        total = event.payload["effects"]["total"]
+        self.say(f"{proposal} evaluated by {evaluator}: {total}/100 -> {event.to_state}")
+
+
+WORTHY = {"coherence": 18, "partnership": 30, "innovation": 24, "impact": 16}
+GOOD = {"coherence": 16, "partnership": 20, "innovation": 20, "impact": 14}
+WEAK = {"coherence": 10, "partnership": 10, "innovation": 12, "impact": 8}
+
+
+def run_demo(path: str | Path, echo: Echo = print) -> bool:
+    """Run the story on a fresh SQLite file at ``path``; return whether the chain verifies."""
+    target = Path(path)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    clock = SimulatedClock(_rome(2022, 2, 25, 10))
+    engine = Engine(f"sqlite:///{target}", clock=clock)
+    story = _Story(engine, clock, echo)
+    echo(f"Filiere demo: Phase 1 of the 2022 call, on {target} (simulated clock, times Europe/Rome)\n")
+    try:
+        ids = _phase_one(story)
+        _summary(story, ids)
+    finally:
+        engine.db.dispose()
+    report = verify_chain(Engine(f"sqlite:///{target}", clock=clock).db)
+    verdict = "ok" if report.ok else f"BROKEN at {report.first_bad_seq}: {report.problem}"
+    echo(f"\naudit verify: chain {verdict}; {report.events} events, head hash {report.head_hash}")
+    echo(f"Inspect it yourself: filiere --db sqlite:///{target} audit verify")
+    return bool(report.ok)
+
+
+def _phase_one(s: _Story) -> dict[str, str]:
+    ids = _opening(s)
+    _first_round(s, ids)
+    _second_round(s, ids)
+    _deadline(s, ids)
+    return ids
+
+
+def _opening(s: _Story) -> dict[str, str]:
+    """The call, its evaluators, six partnerships and their drafts."""
+    e = s.engine
+    config = read_call_file(example_call_path("manifestazione-2022"))
+    e.create("call", actor=OPERATOR, role="operator", payload=config)
+    extensions = len(config["deadline"]["extensions"])
+    s.say(f"call {config['code']} loaded: deadline 2022-12-31 16:00, {extensions} extensions by act")
+    e.create(
+        "evaluator",
+        actor=OPERATOR,
+        role="operator",
+        entity_id="eval.bianchi",
+        payload={"name": "Anna Bianchi", "ties": [_piva(301)]},
+    )
+    e.create(
+        "evaluator",
+        actor=OPERATOR,
+        role="operator",
+        entity_id="eval.neri",
+        payload={"name": "Luca Neri", "ties": []},
+    )
+
+    s.at(2022, 3, 1, 9)
+    s.fire("call", "MI-FILIERE-2022", "open", SYSTEM, "system")
+    s.say("call MI-FILIERE-2022 open")
+
+    alfa_members = [
+        *s.companies(12, "Brembo Digital"),
+        {
+            "tax_code": "80012000826",
+            "name": "Università degli Studi di Bergamo",
+            "kind": "university",
+            "lombardy_seat": True,
+            "role": "ricerca e trasferimento tecnologico",
+        },
+    ]
+    alfa = s.partnership("capofila.alfa", "Filiera digitale bergamasca", alfa_members)
+    s.next_company = 300
+    gamma_members = s.companies(9, "Edinnova")
+    gamma = s.partnership("capofila.gamma", "Rete Edinnova costruzioni", gamma_members)
+    beta = s.partnership("capofila.beta", "Filiera tessile comasca", s.companies(10, "Seteria Lariana"))
+    zeta = s.partnership("capofila.zeta", "Smart Land ecosistema digitale", s.companies(11, "Harpaceas"))
+    delta = s.partnership(
+        "capofila.delta", "Filiera agroalimentare lodigiana", s.companies(10, "Latteria Lodigiana")
+    )
+    eps = s.partnership("capofila.eps", "Ecosistema salute digitale", s.companies(10, "Be Whiz"))
+
+    p_alfa = s.draft("capofila.alfa", alfa, "Applicazioni digitali per la filiera meccanica", ["b", "c"])
+    p_gamma = s.draft("capofila.gamma", gamma, "Costruzioni sostenibili in rete", ["a"])
+    s.refused(
+        "a draft opened by an auditor",
+        lambda: e.create(
+            "proposal",
+            actor="audit.corte",
+            role="auditor",
+            payload={"call_id": "MI-FILIERE-2022", "partnership_id": delta},
+        ),
+    )
+    p_delta = s.draft("capofila.delta", delta, "Latte a filiera corta", ["a", "d"])
+    p_eps = s.draft("capofila.eps", eps, "Innovation ecosystem for digital healthcare", ["b"])
+    s.gamma_members = gamma_members
+    return {
+        "alfa": p_alfa,
+        "gamma": p_gamma,
+        "delta": p_delta,
+        "eps": p_eps,
+        "pt_gamma": gamma,
+        "pt_beta": beta,
+        "pt_zeta": zeta,
+    }
+
+
+def _first_round(s: _Story, ids: dict[str, str]) -> None:
+    """Submissions in 2022, a refusal cured, an integration, evaluations, decree 1."""
+    e, p_alfa, p_gamma, gamma = s.engine, ids["alfa"], ids["gamma"], ids["pt_gamma"]
+    s.at(2022, 9, 10, 11, 30)
+    s.submit("capofila.alfa", p_alfa)
+    s.at(2022, 9, 12, 15)
+    s.refused(
+        f"submission of {p_gamma}",
+        lambda: s.fire("proposal", p_gamma, "submit", "capofila.gamma", "applicant"),
+    )
+    s.fire(
+        "partnership",
+        gamma,
+        "amend",
+        "capofila.gamma",
+        "applicant",
+        name="Rete Edinnova costruzioni",
+        agreement="Accordo di progetto (integrato)",
+        partners=[*s.gamma_members, *s.companies(1, "Cementi Bergamaschi", lead=False)],
+    )
+    s.say(f"partnership {gamma} amended: 10 companies")
+    s.submit("capofila.gamma", p_gamma)
+
+    s.at(2022, 10, 3, 10)
+    s.fire(
+        "proposal",
+        p_gamma,
+        "request_integration",
+        OPERATOR,
+        "operator",
+        reason="Accordo di progetto non firmato da tutti i partner",
+    )
+    s.say(f"{p_gamma}: integration requested (soccorso istruttorio), evaluation term suspended")
+    s.at(2022, 10, 5, 10)
+    s.evaluate("eval.bianchi", p_alfa, WORTHY)
+    s.at(2022, 10, 7, 17)
+    event = s.fire(
+        "proposal",
+        p_gamma,
+        "integrate",
+        "capofila.gamma",
+        "applicant",
+        note="Accordo firmato digitalmente da tutti i partner",
+        documents=["accordo-firmato.pdf.p7m"],
+    )
+    due = from_json(event.payload["effects"]["evaluation_due"])
+    s.say(f"{p_gamma} integrated; evaluation term now {for_people(due)[:16]}")
+    s.at(2022, 10, 10, 9)
+    s.refused(f"evaluation of {p_gamma} by eval.bianchi", lambda: s.evaluate("eval.bianchi", p_gamma, GOOD))
+    s.evaluate("eval.neri", p_gamma, GOOD)
+
+    s.at(2022, 10, 14, 12)
+    d1 = e.create(
+        "decree",
+        actor=DIRECTOR,
+        role="director",
+        payload={
+            "call_id": "MI-FILIERE-2022",
+            "act": "d.d.u.o. n. 14001 del 14/10/2022 [A]",
+            "proposal_ids": [p_alfa, p_gamma],
+        },
+    ).entity_id
+    s.fire("decree", d1, "approve", DIRECTOR, "director")
+    s.say(f"decree {d1} approved: list version 1")
+    ids["d1"] = d1
+
+
+def _second_round(s: _Story, ids: dict[str, str]) -> None:
+    """2023, under the first extension: two more submissions, a withdrawal, decree 2."""
+    e, p_gamma = s.engine, ids["gamma"]
+    beta, zeta = ids["pt_beta"], ids["pt_zeta"]
+    s.at(2023, 3, 2, 10)
+    p_beta = s.draft("capofila.beta", beta, "Seta circolare", ["a", "d"])
+    p_zeta = s.draft("capofila.zeta", zeta, "Smart Land - ecosistema digitale integrato", ["b"])
+    s.at(2023, 6, 1, 10)
+    s.say("the deadline in force is now 2023-12-31 16:00 (DGR of 30/11/2022)")
+    s.submit("capofila.beta", p_beta)
+    s.submit("capofila.zeta", p_zeta)
+    s.at(2023, 7, 3, 10)
+    s.evaluate("eval.neri", p_beta, WEAK)
+    s.evaluate("eval.bianchi", p_zeta, GOOD)
+    s.at(2023, 9, 1, 10)
+    s.fire(
+        "proposal", p_gamma, "withdraw", "capofila.gamma", "applicant", reason="Il partenariato si è sciolto"
+    )
+    s.say(f"{p_gamma} withdrawn by its capofila")
+    s.at(2023, 10, 31, 12)
+    d2 = e.create(
+        "decree",
+        actor=DIRECTOR,
+        role="director",
+        payload={
+            "call_id": "MI-FILIERE-2022",
+            "act": "d.d.u.o. n. 16502 del 31/10/2023 [A]",
+            "proposal_ids": [p_zeta],
+        },
+    ).entity_id
+    s.fire("decree", d2, "approve", DIRECTOR, "director")
+    s.say(f"decree {d2} approved: list version 2")
+    ids.update(beta=p_beta, zeta=p_zeta, d2=d2)
+
+
+def _deadline(s: _Story, ids: dict[str, str]) -> None:
+    """One second after the last deadline in force: a late submission, then the close."""
+    p_eps = ids["eps"]
+    s.at(2027, 12, 31, 16, 0, 1)
+    s.refused(
+        f"submission of {p_eps}", lambda: s.fire("proposal", p_eps, "submit", "capofila.eps", "applicant")
+    )
+    close = s.fire("call", "MI-FILIERE-2022", "close", SYSTEM, "system")
+    expired = ", ".join(close.payload["effects"]["expired"])
+    s.say(f"call closed by the deadline job; drafts expired: {expired}")
+
+
+def _summary(s: _Story, ids: dict[str, str]) -> None:
+    e = s.engine
+    echo = s.echo
+    echo("\nProposals")
+    rows: list[tuple[str, ...]] = [("id", "partnership", "protocol", "submitted (Rome)", "score", "state")]
+    for proposal in e.find("proposal", parent_id="MI-FILIERE-2022"):
+        d = proposal.data
+        submitted = for_people(from_json(d["submitted_at"]))[:16] if "submitted_at" in d else "-"
+        score = str(d["evaluation"]["total"]) if "evaluation" in d else "-"
+        rows.append(
+            (proposal.id, d["partnership_id"], d.get("protocol", "-"), submitted, score, proposal.state)
+        )
+    _table(echo, rows)
+    echo("\nThe list (elenco) as of")
+    for label, moment in (
+        ("2022-10-13", _rome(2022, 10, 13)),
+        ("2022-10-15", _rome(2022, 10, 15)),
+        ("2023-09-02", _rome(2023, 9, 2)),
+        ("2023-11-01", _rome(2023, 11, 1)),
+    ):
+        version = e.list_as_of("MI-FILIERE-2022", moment)
+        entries = (
+            f"v{version.number} ({version.decree_id}): {', '.join(version.proposal_ids)}"
+            if version
+            else "no list yet"
+        )
+        echo(f"  {label}: {entries}")
+    echo(f"\nRefused on the way ({len(s.refusals)}), nothing written for any of them:")
+    for refusal in s.refusals:
+        echo(f"  - {refusal}")
+
+
+def _table(echo: Echo, rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for index, row in enumerate(rows):
+        echo("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        if index == 0:
+            echo("  " + "  ".join("-" * w for w in widths))

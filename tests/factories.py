@@ -37,11 +37,18 @@ def tax_codes(start: int = 1) -> Iterator[str]:
         n += 1
 
 
-def partners(companies: int = 10, *, start: int = 1, lombardy: bool = True, extra: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+def partners(
+    companies: int = 10, *, start: int = 1, lombardy: bool = True, extra: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     """``companies`` Lombard companies, the first one capofila, plus ``extra``."""
     codes = tax_codes(start)
     members = [
-        {"tax_code": next(codes), "name": f"Impresa {start + i} S.r.l.", "lombardy_seat": lombardy, "capofila": i == 0}
+        {
+            "tax_code": next(codes),
+            "name": f"Impresa {start + i} S.r.l.",
+            "lombardy_seat": lombardy,
+            "capofila": i == 0,
+        }
         for i in range(companies)
     ]
     return members + (extra or [])
@@ -74,20 +81,40 @@ class World:
         self.engine.fire("call", config["code"], "open", actor="system", role="system")
         return str(config["code"])
 
-    def partnership(self, owner: str = "capofila.alfa", *, companies: int = 10, start: int = 1, **kw: Any) -> str:
+    def partnership(
+        self, owner: str = "capofila.alfa", *, companies: int = 10, start: int = 1, **kw: Any
+    ) -> str:
         """Register a partnership owned by ``owner``; return its id."""
         event = self.engine.create(
             "partnership",
             actor=owner,
             role="applicant",
-            payload={"name": f"Filiera {owner}", "agreement": "Accordo di progetto 2022", "partners": partners(companies, start=start, **kw)},
+            payload={
+                "name": f"Filiera {owner}",
+                "agreement": "Accordo di progetto 2022",
+                "partners": partners(companies, start=start, **kw),
+            },
         )
         return event.entity_id
 
-    def draft(self, owner: str = "capofila.alfa", *, partnership: str | None = None, call: str = CALL_ID, **fields: Any) -> str:
+    def draft(
+        self,
+        owner: str = "capofila.alfa",
+        *,
+        partnership: str | None = None,
+        call: str = CALL_ID,
+        **fields: Any,
+    ) -> str:
         """Open a complete draft proposal; return its id."""
         partnership = partnership or self.partnership(owner)
-        payload = {"call_id": call, "partnership_id": partnership, "title": "Filiera dell'auto elettrica", "summary": "Progetto di filiera", "areas": ["a", "b"], **fields}
+        payload = {
+            "call_id": call,
+            "partnership_id": partnership,
+            "title": "Filiera dell'auto elettrica",
+            "summary": "Progetto di filiera",
+            "areas": ["a", "b"],
+            **fields,
+        }
         return self.engine.create("proposal", actor=owner, role="applicant", payload=payload).entity_id
 
     def submitted(self, owner: str = "capofila.alfa", **kw: Any) -> str:
@@ -98,19 +125,36 @@ class World:
 
     def evaluator(self, name: str = "eval.bianchi", ties: list[str] | None = None) -> str:
         """Register an evaluator with the given ties."""
-        self.engine.create("evaluator", actor="op.rossi", role="operator", entity_id=name, payload={"name": name, "ties": ties or []})
+        self.engine.create(
+            "evaluator",
+            actor="op.rossi",
+            role="operator",
+            entity_id=name,
+            payload={"name": name, "ties": ties or []},
+        )
         return name
 
     def scores(self, total_high: bool = True) -> dict[str, int]:
         """Scores above (80) or below (40) the shipped threshold of 60."""
-        return {"coherence": 20, "partnership": 20, "innovation": 25, "impact": 15} if total_high else {"coherence": 10, "partnership": 10, "innovation": 10, "impact": 10}
+        return (
+            {"coherence": 20, "partnership": 20, "innovation": 25, "impact": 15}
+            if total_high
+            else {"coherence": 10, "partnership": 10, "innovation": 10, "impact": 10}
+        )
 
     def evaluated(self, owner: str = "capofila.alfa", evaluator: str = "eval.bianchi", **kw: Any) -> str:
         """A proposal submitted and judged worthy."""
         proposal = self.submitted(owner, **kw)
         if self.engine.machines and not _exists(self.engine, "evaluator", evaluator):
             self.evaluator(evaluator)
-        self.engine.fire("proposal", proposal, "evaluate", actor=evaluator, role="evaluator", payload={"scores": self.scores()})
+        self.engine.fire(
+            "proposal",
+            proposal,
+            "evaluate",
+            actor=evaluator,
+            role="evaluator",
+            payload={"scores": self.scores()},
+        )
         return proposal
 
 

@@ -61,8 +61,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.execute(f"PRAGMA {pragma}")
 
 
+#: Execution option marking a read-only connection: it begins a deferred
+#: transaction, so readers never queue behind (or block) the single writer.
+READ_ONLY = "filiere_read_only"
+
+
 def _begin_immediate(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def reading(engine: Engine) -> Any:
+    """A connection for reads only (a context manager); on SQLite it does not take the write lock."""
+    return engine.connect().execution_options(**{READ_ONLY: True})
 
 
 def is_sqlite(engine: Engine) -> bool:

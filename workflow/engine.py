@@ -39,7 +39,7 @@ from workflow import _store
 from workflow._machine import Bound, Token, load
 from workflow.canonical import dumps
 from workflow.clock import Clock, SystemClock
-from workflow.db import make_engine, unavailable
+from workflow.db import make_engine, reading, unavailable
 from workflow.errors import (
     ConflictError,
     DatabaseError,
@@ -124,6 +124,7 @@ class Engine:
             DatabaseUnavailable: the database could not be used.
         """
         bound = self._bound(kind)
+        _check_arguments(actor, idempotency_key, effective_at)
         _check_role(bound.definition, trigger, role, bound.roles(trigger))
         clean = self._payload(bound, trigger, payload)
         request = _Request(
@@ -172,7 +173,7 @@ class Engine:
             NotFound: there is none.
         """
         self._bound(kind)
-        with self.db.connect() as connection:
+        with reading(self.db) as connection:
             snapshot = _store.TxReader(connection).get(kind, entity_id)
         if snapshot is None:
             raise NotFound(kind, entity_id)
@@ -180,7 +181,7 @@ class Engine:
 
     def history(self, kind: str, entity_id: str) -> list[Event]:
         """Every event of one entity, oldest first."""
-        with self.db.connect() as connection:
+        with reading(self.db) as connection:
             rows = connection.execute(
                 select(EVENT)
                 .where(EVENT.c.entity_kind == kind, EVENT.c.entity_id == entity_id)
@@ -196,18 +197,18 @@ class Engine:
         query = select(EVENT).where(EVENT.c.seq > after).order_by(EVENT.c.seq)
         if limit is not None:
             query = query.limit(limit)
-        with self.db.connect() as connection:
+        with reading(self.db) as connection:
             for row in connection.execution_options(yield_per=1000).execute(query):
                 yield _store.event_from_row(row)
 
     def list_as_of(self, call_id: str, moment: datetime | None = None) -> ListVersion | None:
         """The call's list (*elenco*) in force at ``moment`` (now if ``None``)."""
-        with self.db.connect() as connection:
+        with reading(self.db) as connection:
             return _store.list_version_as_of(connection, call_id, moment or self.clock.now())
 
     def find(self, kind: str, *, parent_id: str, state: str | None = None) -> list[Snapshot]:
         """Entities of ``kind`` under ``parent_id`` (optionally in ``state``)."""
-        with self.db.connect() as connection:
+        with reading(self.db) as connection:
             return list(_store.TxReader(connection).find(kind, parent_id=parent_id, state=state))
 
     def definition(self, kind: str) -> MachineDefinition:
@@ -247,7 +248,7 @@ class Engine:
     def _after_integrity_error(self, exc: IntegrityError, request: _Request) -> Event:
         """A concurrent writer won a unique key: answer as a retry or a conflict."""
         if request.key is not None:
-            with self.db.connect() as connection:
+            with reading(self.db) as connection:
                 found = _store.find_by_key(connection, request.key)
             if found is not None:
                 return _replay_of(found, request)
@@ -491,6 +492,15 @@ def _raise_refusal(ctx: Context, refusal: Refusal | None) -> None:
         raise GuardRefused(
             ctx.kind, ctx.entity_id, ctx.trigger, refusal.guard, refusal.reason, data=refusal.data
         )
+
+
+def _check_arguments(actor: str, key: str | None, effective_at: datetime | None) -> None:
+    if not isinstance(actor, str) or not actor.strip() or len(actor) > 200:
+        raise InvalidInput("actor", "must be 1 to 200 characters")
+    if key is not None and (not key or len(key) > 200):
+        raise InvalidInput("idempotency_key", "must be 1 to 200 characters")
+    if effective_at is not None and effective_at.utcoffset() is None:
+        raise InvalidInput("effective_at", "must be an aware datetime (with a time zone)")
 
 
 def _check_role(definition: MachineDefinition, trigger: str, role: str, allowed: tuple[str, ...]) -> None:

@@ -361,3 +361,35 @@ class TestConcurrency:
         assert errors == []
         seqs = [e.seq for e in world.engine.events()]
         assert seqs == list(range(1, len(seqs) + 1))
+
+
+class TestArguments:
+    @pytest.mark.parametrize(
+        ("arguments", "field"),
+        [
+            ({"actor": ""}, "actor"),
+            ({"actor": "x" * 201}, "actor"),
+            ({"idempotency_key": ""}, "idempotency_key"),
+            ({"idempotency_key": "k" * 201}, "idempotency_key"),
+            ({"effective_at": rome(2022, 1, 1).replace(tzinfo=None)}, "effective_at"),
+        ],
+    )
+    def test_bad_arguments(self, world: World, draft: str, arguments: dict[str, Any], field: str) -> None:
+        """Malformed actors, keys and naive times are invalid input naming the argument."""
+        call = {"actor": "capofila.alfa", "role": "applicant", **arguments}
+        tally = counts(world.engine)
+        with pytest.raises(InvalidInput) as caught:
+            world.engine.fire("proposal", draft, "submit", **call)
+        assert caught.value.field == field
+        assert counts(world.engine) == tally
+
+    def test_readers_do_not_wait_for_the_writer(self, world: World, draft: str) -> None:
+        """A read while another connection holds the write lock answers at once."""
+        holder = world.engine.db.connect()
+        holder.begin()  # BEGIN IMMEDIATE: the write lock
+        try:
+            assert world.engine.get("proposal", draft).state == "draft"
+            assert len(world.engine.history("proposal", draft)) == 1
+        finally:
+            holder.rollback()
+            holder.close()

@@ -33,8 +33,9 @@ OPERATOR, DIRECTOR, SYSTEM = "op.rossi", "dir.verdi", "system"
 Echo = Callable[[str], None]
 
 
-def _rome(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, second, tzinfo=ROME)
+def _rome(year: int, month: int, day: int, *clock: int) -> datetime:
+    """An aware Europe/Rome datetime; ``clock`` is hour, minute, second."""
+    return datetime(year, month, day, *clock, tzinfo=ROME)  # type: ignore[misc, arg-type]
 
 
 def _piva(n: int) -> str:
@@ -51,8 +52,8 @@ class _Story:
     next_company: int = 100
     gamma_members: list[dict[str, Any]] = field(default_factory=list)
 
-    def at(self, year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> None:
-        self.clock.set(_rome(year, month, day, hour, minute, second))
+    def at(self, year: int, month: int, day: int, *clock: int) -> None:
+        self.clock.set(_rome(year, month, day, *clock))
 
     def say(self, text: str) -> None:
         self.echo(f"  {for_people(self.clock.now())[:16]}  {text}")

@@ -49,7 +49,8 @@ class TestCommand:
         """An unknown machine is invalid input: one line on stderr, exit 8."""
         result = run("diagram", "invoice")
         assert (result.returncode, result.stdout) == (8, "")
-        assert result.stderr.count("\n") == 1 and "kind" in result.stderr
+        assert result.stderr.count("\n") == 1
+        assert "kind" in result.stderr
 
     def test_init_uses_env_url(self, tmp_path: Path) -> None:
         """``FILIERE_DATABASE_URL`` selects the database."""
@@ -74,7 +75,8 @@ class TestDemoAndAudit:
         result = run("--db", f"sqlite:///{demo_db}", "audit", "verify", "--json")
         assert result.returncode == 0, result.stderr
         report = json.loads(result.stdout)
-        assert report["ok"] is True and report["events"] > 50
+        assert report["ok"] is True
+        assert report["events"] > 50
 
     def test_tampering_is_reported(self, demo_db: Path, tmp_path: Path) -> None:
         """Changing one event in SQL makes verify fail with exit 12 and the event's number."""

@@ -38,6 +38,14 @@ def protocol_counter(engine: Engine) -> int | None:
         return c.execute(select(COUNTER.c.value).where(COUNTER.c.name == f"protocol:{CALL_ID}")).scalar()
 
 
+def refuse_trigger(trigger: str, message: str) -> str:
+    """SQL for a real database failure: SQLite aborts inserting events of ``trigger``."""
+    return (
+        f"CREATE TRIGGER refuse BEFORE INSERT ON event WHEN NEW.trigger = '{trigger}' "
+        f"BEGIN SELECT RAISE(ABORT, '{message}'); END"
+    )
+
+
 @pytest.fixture(name="draft")
 def _draft(world: World) -> str:
     world.open_call()
@@ -78,11 +86,7 @@ class TestAtomicity:
     def test_database_error_rolls_back_state_and_event(self, world: World, draft: str) -> None:
         """A database failure at the event insert undoes the entity update written before it."""
         with world.engine.db.begin() as c:
-            c.execute(
-                text(
-                    "CREATE TRIGGER refuse BEFORE INSERT ON event WHEN NEW.trigger = 'submit' BEGIN SELECT RAISE(ABORT, 'simulated I/O failure'); END"
-                )
-            )
+            c.execute(text(refuse_trigger("submit", "simulated I/O failure")))
         tally = counts(world.engine)
         with pytest.raises(DatabaseError, match="simulated I/O failure"):
             world.engine.fire("proposal", draft, "submit", actor="capofila.alfa", role="applicant")
@@ -100,11 +104,7 @@ class TestAtomicity:
         """If one expiry of a call's close fails, the close itself is not committed."""
         world.at(2028, 1, 1, 0)
         with world.engine.db.begin() as c:
-            c.execute(
-                text(
-                    "CREATE TRIGGER refuse BEFORE INSERT ON event WHEN NEW.trigger = 'expire' BEGIN SELECT RAISE(ABORT, 'no'); END"
-                )
-            )
+            c.execute(text(refuse_trigger("expire", "no")))
         with pytest.raises(DatabaseError):
             world.engine.fire("call", CALL_ID, "close", actor="system", role="system")
         assert world.engine.get("call", CALL_ID).state == "open"
@@ -113,7 +113,7 @@ class TestAtomicity:
 
 class TestEvents:
     def test_event_records_everything(self, world: World, draft: str) -> None:
-        """Each event carries seq, entity, version, states, actor, role, UTC times, payload, definition version, hashes."""
+        """Each event carries entity, version, states, actor, role, times, payload, definition, hashes."""
         event = world.engine.fire("proposal", draft, "submit", actor="capofila.alfa", role="applicant")
         assert (event.entity_kind, event.entity_id, event.entity_version) == ("proposal", draft, 2)
         assert (event.from_state, event.to_state, event.actor, event.role) == (
@@ -122,12 +122,12 @@ class TestEvents:
             "capofila.alfa",
             "applicant",
         )
-        assert (
-            event.occurred_at == rome(2022, 9, 10, 11) and event.occurred_at.utcoffset().total_seconds() == 0
-        )  # type: ignore[union-attr]
+        assert event.occurred_at == rome(2022, 9, 10, 11)
+        assert event.occurred_at.utcoffset().total_seconds() == 0
         assert event.definition_version == world.engine.definition("proposal").version
         assert event.payload["effects"]["receipt"]["protocol"] == "MI-FILIERE-2022-000001"
-        assert len(event.hash) == 64 and event.prev_hash != event.hash
+        assert len(event.hash) == 64
+        assert event.prev_hash != event.hash
         history = world.engine.history("proposal", draft)
         assert [e.trigger for e in history] == ["create", "submit"]
         assert history[-1].hash == event.hash
@@ -207,7 +207,8 @@ class TestRetriesAndConflicts:
         b = world.engine.create(
             "partnership", actor="c", role="applicant", payload=payload, idempotency_key="reg-1"
         )
-        assert a.entity_id == b.entity_id and b.replayed
+        assert a.entity_id == b.entity_id
+        assert b.replayed
         assert len(world.engine.find("partnership", parent_id="x")) == 0
 
     def test_stale_expected_version(self, world: World, draft: str) -> None:
@@ -350,7 +351,7 @@ class TestConcurrency:
                         entity_id=f"eval.{n}.{i}",
                         payload={"name": "x", "ties": []},
                     )
-                except Exception as exc:  # noqa: BLE001 - any failure is the test's finding
+                except Exception as exc:
                     errors.append(exc)
 
         threads = [threading.Thread(target=register, args=(e, n)) for n, e in enumerate(engines)]

@@ -40,7 +40,8 @@ class TestTransitionLog:
             "actor": "capofila.alfa",
             "role": "applicant",
         }
-        assert submits[0]["seq"] > 0 and submits[0]["ms"] >= 0
+        assert submits[0]["seq"] > 0
+        assert submits[0]["ms"] >= 0
 
     def test_json_lines_off_a_terminal(self, world: World) -> None:
         """Configured for a pipe, the line is one JSON object."""

@@ -1,27 +1,60 @@
-"""Creating the schema and recording the machine definitions in use.
+"""Bringing a database to the latest schema, and recording the machine definitions.
 
-Alembic migrations take this over with the PostgreSQL work; until then
-``create_all`` is idempotent and safe to run at every start.
+The schema is managed by Alembic migrations (``workflow/migrations``), run on
+the engine's own connection inside one transaction: on PostgreSQL under an
+advisory lock, so that processes starting together migrate once; on SQLite
+under ``BEGIN IMMEDIATE``. A database already at :data:`HEAD` costs one query
+and never imports Alembic.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from contextlib import suppress
 from datetime import datetime
 
-from sqlalchemy import Engine, insert, select
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import SQLModel
+from sqlalchemy import Engine, insert, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from states import MachineDefinition
 from workflow.canonical import GENESIS, dumps
+from workflow.db import reading
 from workflow.models import CHAIN_HEAD, DEFINITION, META
+
+#: The newest migration; ``tests/workflow/test_migrations.py`` pins it to Alembic's head.
+HEAD = "0001"
+_MIGRATION_LOCK = 0x46494C49  # "FILI": the advisory lock key for migrations
+
+
+def current_revision(db: Engine) -> str | None:
+    """The schema revision of ``db``, or ``None`` for a database never migrated."""
+    try:
+        with reading(db) as connection:
+            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except (OperationalError, ProgrammingError):
+        return None
+
+
+def migrate(db: Engine, revision: str = "head") -> None:
+    """Run the migrations up to ``revision`` (``head`` by default)."""
+    from alembic import command
+    from alembic.config import Config
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    config = Config()
+    config.set_main_option("script_location", "workflow:migrations")
+    with db.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
 
 
 def ensure_schema(db: Engine, definitions: Iterable[MachineDefinition], now: datetime) -> None:
-    """Create missing tables, the chain head and the definition rows."""
-    SQLModel.metadata.create_all(db)
+    """Migrate to :data:`HEAD` if needed; create the chain head and the definition rows."""
+    if current_revision(db) != HEAD:
+        migrate(db)
     wanted = {d.version: d for d in definitions}
     with db.begin() as connection:
         if connection.execute(select(CHAIN_HEAD.c.id)).first() is None:
@@ -47,7 +80,7 @@ def ensure_schema(db: Engine, definitions: Iterable[MachineDefinition], now: dat
 
 def read_meta(db: Engine, key: str) -> str | None:
     """A value of the ``filiere_meta`` table."""
-    with db.connect() as connection:
+    with reading(db) as connection:
         return connection.execute(select(META.c.value).where(META.c.key == key)).scalar()
 
 

@@ -13,7 +13,6 @@ import sqlalchemy as sa
 import sqlmodel  # noqa: F401 - autogenerate writes sqlmodel types (alembic#1647)
 from alembic import op
 
-
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None

@@ -101,10 +101,13 @@ def main() -> None:
                 fresh_fire.append(fire_loop(engine, args.fires, f"fresh{r}"))
             finally:
                 _Step._run_machine = _SHARED_RUN  # type: ignore[method-assign]
-    us = lambda xs: (
-        f"{statistics.median(xs) * 1e6:8.1f} µs (min {min(xs) * 1e6:.1f}, max {max(xs) * 1e6:.1f})"
-    )  # noqa: E731
-    ratio = lambda a, b: statistics.median(x / y for x, y in zip(a, b, strict=True))  # noqa: E731
+
+    def us(xs: list[float]) -> str:
+        return f"{statistics.median(xs) * 1e6:8.1f} µs (min {min(xs) * 1e6:.1f}, max {max(xs) * 1e6:.1f})"
+
+    def ratio(a: list[float], b: list[float]) -> float:
+        return statistics.median(x / y for x, y in zip(a, b, strict=True))
+
     print(f"rounds={args.rounds} fires/round={args.fires}")
     print(f"machine step, shared Machine     : {us(shared_step)}")
     print(

@@ -62,3 +62,41 @@ def _pg_url() -> str:
             pytest.fail(f"PostgreSQL required under CI=true but {PG_URL} does not answer")
         pytest.skip("no PostgreSQL server answers")
     return PG_URL
+
+
+@pytest.fixture(name="pg_engine")
+def _pg_engine(pg_url: str, clock: SimulatedClock) -> Iterator[Engine]:
+    """An engine on the real PostgreSQL, in a schema of its own dropped afterwards."""
+    from uuid import uuid4
+
+    from workflow.db import make_engine
+
+    schema = f"t_{uuid4().hex[:16]}"
+    admin = create_engine(pg_url)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    db = make_engine(pg_url, connect_args={"options": f"-csearch_path={schema}"})
+    engine = Engine(db=db, clock=clock)
+    try:
+        yield engine
+    finally:
+        engine.db.dispose()
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(name="backend", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def _backend(request: pytest.FixtureRequest) -> str:
+    """The name of the backend a contract test runs on."""
+    return str(request.param)
+
+
+@pytest.fixture(name="contract_world")
+def _contract_world(
+    backend: str, request: pytest.FixtureRequest, clock: SimulatedClock, db_path: Path
+) -> World:
+    """A Phase-1 world on each real backend in turn (SQLite file, PostgreSQL)."""
+    fixture = "engine" if backend == "sqlite" else "pg_engine"
+    engine = request.getfixturevalue(fixture)
+    return World(engine=engine, clock=clock, path=str(db_path) if backend == "sqlite" else "")

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy import Engine as SAEngine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from handlers import MODULES
 from handlers.base import (
@@ -138,6 +138,8 @@ class Engine:
             event = self._after_integrity_error(exc, request)
         except OperationalError as exc:
             raise unavailable(exc) from exc
+        except DBAPIError as exc:  # any other refusal by the database (a trigger, a check)
+            raise DatabaseError(f"{kind} {entity_id} {trigger}: {exc.orig}") from exc
         if not event.replayed:
             self._logged(event, time.perf_counter() - started)
             for listener in list(self._listeners):
@@ -397,7 +399,7 @@ class _Step:
             outcome = handler(ctx)
         except InvalidPayload as exc:
             raise InvalidInput(exc.field, exc.reason) from exc
-        except (FiliereError, DomainError, OperationalError, IntegrityError):
+        except (FiliereError, DomainError, DBAPIError):
             raise
         except Exception as exc:  # a bug in a handler: roll back, say where
             raise HandlerError(ctx.kind, trigger, f"{type(exc).__name__}: {exc}") from exc

@@ -18,8 +18,8 @@ FAILING_INSERT = {
         "BEGIN SELECT RAISE(ABORT, 'simulated failure'); END"
     ],
     "postgres": [
-        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
-        "$$ BEGIN IF NEW.trigger = 'submit' THEN RAISE EXCEPTION 'simulated failure'; END IF; RETURN NEW; END $$",
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF NEW.trigger = 'submit' THEN RAISE EXCEPTION 'simulated failure'; END IF; RETURN NEW; END $$",
         "CREATE TRIGGER refuse BEFORE INSERT ON event FOR EACH ROW EXECUTE FUNCTION refuse()",
     ],
 }

@@ -69,14 +69,6 @@ def deadline_refusal(guard: str, call: Mapping[str, Any], now: datetime) -> Refu
 # --- guards -----------------------------------------------------------------
 
 
-def guard_code_unique(ctx: Context) -> Refusal | None:
-    """A call code is unique: a second call with the same code is refused."""
-    code = ctx.payload["code"]
-    if ctx.reader.get("call", code) is not None:
-        return Refusal("code_unique", f"a call with code {code} already exists", {"code": code})
-    return None
-
-
 def guard_opening_reached(ctx: Context) -> Refusal | None:
     """A call opens at its configured opening time, not before."""
     opens = from_json(ctx.data["opens_at_utc"])

@@ -1,7 +1,9 @@
 """Handlers of the Evaluator machine: register, declare ties, retire.
 
 The entity id is the evaluator's actor name, so the proposal's
-``evaluator_independent`` guard can find the ties of whoever is evaluating.
+``evaluator_independent`` guard can find the ties of whoever is evaluating; a
+second registration under the same name is refused by the engine
+(``AlreadyExists``), like any entity id taken twice.
 """
 
 from __future__ import annotations
@@ -23,13 +25,6 @@ PAYLOADS: dict[str, type[Payload]] = {
     "declare_ties": TaxCodes,
     "retire": OptionalReason,
 }
-
-
-def guard_not_registered(ctx: Context) -> Refusal | None:
-    """An evaluator id is registered once."""
-    if ctx.entity is None and ctx.reader.get("evaluator", ctx.entity_id) is not None:
-        return Refusal("not_registered", f"evaluator {ctx.entity_id} is already registered", {})
-    return None
 
 
 def guard_self_or_operator(ctx: Context) -> Refusal | None:

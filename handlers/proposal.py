@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -91,7 +91,7 @@ def _call(ctx: Context) -> Snapshot:
     return call
 
 
-def _partners(ctx: Context) -> list[Mapping[str, Any]]:
+def _partners(ctx: Context) -> Sequence[Mapping[str, Any]]:
     partnership = ctx.reader.get("partnership", ctx.data["partnership_id"])
     return [*partnership.data["partners"]] if partnership is not None else []
 

@@ -15,7 +15,6 @@ CALL = MachineDefinition(
     initial=("scheduled",),
     finals=("closed",),
     create_roles=("operator",),
-    create_guards=("code_unique",),
     transitions=(
         arrow("open", "scheduled", "open", ("system", "operator"), ("opening_reached",)),
         arrow(

@@ -15,7 +15,6 @@ EVALUATOR = MachineDefinition(
     initial=("active",),
     finals=("retired",),
     create_roles=("operator",),
-    create_guards=("not_registered",),
     transitions=(
         arrow("declare_ties", "active", "=", ("evaluator", "operator"), ("self_or_operator",)),
         arrow("retire", "active", "retired", "operator"),

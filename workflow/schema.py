@@ -31,9 +31,10 @@ def current_revision(db: Engine) -> str | None:
     """The schema revision of ``db``, or ``None`` for a database never migrated."""
     try:
         with reading(db) as connection:
-            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except (OperationalError, ProgrammingError):
         return None
+    return None if revision is None else str(revision)
 
 
 def migrate(db: Engine, revision: str = "head") -> None:
@@ -81,7 +82,8 @@ def ensure_schema(db: Engine, definitions: Iterable[MachineDefinition], now: dat
 def read_meta(db: Engine, key: str) -> str | None:
     """A value of the ``filiere_meta`` table."""
     with reading(db) as connection:
-        return connection.execute(select(META.c.value).where(META.c.key == key)).scalar()
+        value = connection.execute(select(META.c.value).where(META.c.key == key)).scalar()
+    return None if value is None else str(value)
 
 
 def write_meta(db: Engine, key: str, value: str) -> None:

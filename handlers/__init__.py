@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from handlers import call, decree, evaluator, partnership, proposal
+from handlers import application, call, decree, evaluator, measure, partnership, proposal
 from handlers.base import (
     Context,
     DomainError,
@@ -25,9 +25,11 @@ from handlers.base import (
 
 #: The handler module of each machine, by machine name.
 MODULES: dict[str, ModuleType] = {
+    "application": application,
     "call": call,
     "decree": decree,
     "evaluator": evaluator,
+    "measure": measure,
     "partnership": partnership,
     "proposal": proposal,
 }

@@ -124,20 +124,21 @@ class CallConfig(Payload):
     def check(self) -> None:
         """Every configured local time must be one instant, in a sensible order."""
         tz = ZoneInfo(self.timezone)
-        opens = _instant("opens_at", self.opens_at, tz)
-        previous = _instant("deadline.at", self.deadline.at, tz)
+        opens = local_instant("opens_at", self.opens_at, tz)
+        previous = local_instant("deadline.at", self.deadline.at, tz)
         if previous <= opens:
             raise InvalidPayload("deadline.at", "must be after opens_at")
         for index, extension in enumerate(self.deadline.extensions):
             where = f"deadline.extensions.{index}"
-            moved = _instant(f"{where}.at", extension.at, tz)
+            moved = local_instant(f"{where}.at", extension.at, tz)
             if moved <= previous:
                 raise InvalidPayload(f"{where}.at", "must move the deadline later")
-            _instant(f"{where}.adopted_at", extension.adopted_at, tz)
+            local_instant(f"{where}.adopted_at", extension.adopted_at, tz)
             previous = moved
 
 
-def _instant(field: str, text: str, tz: ZoneInfo) -> datetime:
+def local_instant(field: str, text: str, tz: ZoneInfo) -> datetime:
+    """A configured local time as a UTC instant; InvalidPayload naming ``field`` if it is not one."""
     try:
         return local_to_utc(text, tz)
     except ValueError as exc:

@@ -245,12 +245,12 @@ def guard_integration_due_passed(ctx: Context) -> Refusal | None:
     )
 
 
-def guard_evaluator_independent(ctx: Context) -> Refusal | None:
-    """The evaluator is registered, active, and tied to no partner of the proposal."""
+def tied_refusal(ctx: Context, tax_codes: set[str]) -> Refusal | None:
+    """Refuse an evaluator who is not registered and active, or is tied to any of ``tax_codes``."""
     evaluator = ctx.reader.get("evaluator", ctx.actor)
     if evaluator is None or evaluator.state != "active":
         return Refusal("evaluator_independent", f"{ctx.actor} is not an active evaluator", {})
-    tied = sorted(set(evaluator.data["ties"]) & {p["tax_code"] for p in _partners(ctx)})
+    tied = sorted(set(evaluator.data["ties"]) & tax_codes)
     if not tied:
         return None
     return Refusal(
@@ -260,16 +260,16 @@ def guard_evaluator_independent(ctx: Context) -> Refusal | None:
     )
 
 
-def guard_scores_valid(ctx: Context) -> Refusal | None:
-    """One score per criterion of the call, each allowed by it."""
-    criteria = {c["name"]: c for c in _call(ctx).data["evaluation"]["criteria"]}
+def scores_refusal(ctx: Context, criteria_list: Sequence[Mapping[str, Any]]) -> Refusal | None:
+    """Refuse scores that do not cover exactly ``criteria_list`` or that a criterion does not allow."""
+    criteria = {c["name"]: c for c in criteria_list}
     scores = ctx.payload["scores"]
     missing = sorted(set(criteria) - set(scores))
     extra = sorted(set(scores) - set(criteria))
     if missing or extra:
         return Refusal(
             "scores_valid",
-            f"scores must cover exactly the call's criteria (missing: {missing}, unknown: {extra})",
+            f"scores must cover exactly the criteria (missing: {missing}, unknown: {extra})",
             {"missing": missing, "unknown": extra},
         )
     for name, value in scores.items():
@@ -283,6 +283,16 @@ def guard_scores_valid(ctx: Context) -> Refusal | None:
                 {"criterion": name, "score": value},
             )
     return None
+
+
+def guard_evaluator_independent(ctx: Context) -> Refusal | None:
+    """The evaluator is registered, active, and tied to no partner of the proposal."""
+    return tied_refusal(ctx, {p["tax_code"] for p in _partners(ctx)})
+
+
+def guard_scores_valid(ctx: Context) -> Refusal | None:
+    """One score per criterion of the call, each allowed by it."""
+    return scores_refusal(ctx, _call(ctx).data["evaluation"]["criteria"])
 
 
 def _total(ctx: Context) -> tuple[int, int]:

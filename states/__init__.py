@@ -8,24 +8,28 @@ from them.
 
 from __future__ import annotations
 
+from states.application import APPLICATION
 from states.call import CALL
 from states.decree import DECREE
 from states.definition import CREATE, ROLES, MachineDefinition, Transition, arrow
 from states.evaluator import EVALUATOR
+from states.measure import MEASURE
 from states.partnership import PARTNERSHIP
 from states.proposal import PROPOSAL
 
 #: Every machine the engine runs, by name.
 DEFINITIONS: dict[str, MachineDefinition] = {
-    d.name: d for d in (CALL, PARTNERSHIP, EVALUATOR, PROPOSAL, DECREE)
+    d.name: d for d in (CALL, PARTNERSHIP, EVALUATOR, PROPOSAL, DECREE, MEASURE, APPLICATION)
 }
 
 __all__ = [
+    "APPLICATION",
     "CALL",
     "CREATE",
     "DECREE",
     "DEFINITIONS",
     "EVALUATOR",
+    "MEASURE",
     "PARTNERSHIP",
     "PROPOSAL",
     "ROLES",

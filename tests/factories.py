@@ -166,3 +166,34 @@ def _exists(engine: Engine, kind: str, entity_id: str) -> bool:
     except NotFound:
         return False
     return True
+
+
+def measure_config(name: str = "bando-filiere-2022", **overrides: Any) -> dict[str, Any]:
+    """A shipped measure configuration, with top-level ``overrides``."""
+    from workflow.config import example_measure_path, read_measure_file
+
+    return {**read_measure_file(example_measure_path(name)), **overrides}
+
+
+def applicants(
+    count: int = 10,
+    *,
+    start: int = 500,
+    size: str = "sme",
+    main: str = "30000.00",
+    experimental: str = "0.00",
+) -> list[dict[str, Any]]:
+    """``count`` Lombard companies of one size with equal costs, the first capofila."""
+    codes = tax_codes(start)
+    return [
+        {
+            "tax_code": next(codes),
+            "name": f"Impresa {start + i} S.r.l.",
+            "size": size,
+            "lombardy_seat": True,
+            "capofila": i == 0,
+            "main": main,
+            "experimental": experimental,
+        }
+        for i in range(count)
+    ]

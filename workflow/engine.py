@@ -59,7 +59,15 @@ from workflow.schema import ensure_schema
 Event = _store.StoredEvent
 
 #: Generated ids look like ``P-000042``; calls use their code, evaluators their actor name.
-ID_PREFIXES = {"proposal": "P", "partnership": "PT", "decree": "D", "call": "C", "evaluator": "E"}
+ID_PREFIXES = {
+    "proposal": "P",
+    "partnership": "PT",
+    "decree": "D",
+    "call": "C",
+    "evaluator": "E",
+    "measure": "M",
+    "application": "A",
+}
 
 
 class AlreadyExists(ConflictError):
@@ -511,5 +519,5 @@ def _check_role(definition: MachineDefinition, trigger: str, role: str, allowed:
 
 
 def _natural_id(kind: str, payload: Mapping[str, Any]) -> str | None:
-    """Calls are known by their code."""
-    return str(payload["code"]) if kind == "call" else None
+    """Calls and measures are known by their code."""
+    return str(payload["code"]) if kind in ("call", "measure") else None

@@ -76,7 +76,15 @@ class TestShippedDefinitions:
     def test_all_validate(self) -> None:
         """Every shipped machine validates against its handler module."""
         bound = load(DEFINITIONS, MODULES)
-        assert set(bound) == {"call", "partnership", "evaluator", "proposal", "decree"}
+        assert set(bound) == {
+            "call",
+            "partnership",
+            "evaluator",
+            "proposal",
+            "decree",
+            "measure",
+            "application",
+        }
 
     def test_toy_validates(self) -> None:
         """The toy machine used below is itself valid (so each break is the only fault)."""

@@ -1,0 +1,593 @@
+"""Handlers of the Application machine (Phase 2).
+
+Submission checks the measure's composition, amounts and eligibility rules and
+computes the aid the rules give; evaluation adds the Phase-1 bonus only above
+the threshold; funding follows the measure's order (rank or protocol), reserves
+the money in the measure in the same transaction, and moves a cited Phase-1
+proposal listed → funded.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+
+from handlers.aid import compute, pair_for
+from handlers.base import Context, FollowUp, Outcome, Refusal, Snapshot
+from handlers.callconfig import Name, PartnerKind
+from handlers.measure import PENDING, WAITING, queue, remaining
+from handlers.measureconfig import Size
+from handlers.money import Money, cents, euro, text
+from handlers.partners import normalise_tax_code
+from handlers.partnership import guard_owner as _owner
+from handlers.payloads import Empty, OptionalReason, Payload
+from handlers.proposal import Evaluate, Integrate, RequestIntegration, scores_refusal, tied_refusal
+from handlers.timeutil import for_people, from_json, local_to_utc, to_json
+
+ZERO = Decimal(0)
+
+
+class Applicant(Payload):
+    """One partner of an application and its eligible costs."""
+
+    tax_code: str
+    name: Name
+    kind: PartnerKind = "company"
+    size: Size
+    lombardy_seat: bool
+    capofila: bool = False
+    main: Money = ZERO
+    experimental: Money = ZERO
+
+    @field_validator("tax_code")
+    @classmethod
+    def _valid_tax_code(cls, value: str) -> str:
+        return normalise_tax_code(value)
+
+
+class Draft(Payload):
+    """A new application under a measure."""
+
+    measure_id: Name
+    title: Name
+    duration_months: int = Field(ge=1, le=240)
+    partners: Annotated[list[Applicant], Field(min_length=1, max_length=500)]
+    proposal_id: Name | None = None
+    variant: Annotated[str, Field(pattern=r"^[a-z][a-z_]*$")] | None = None
+    pre_amortisation_months: int = Field(default=0, ge=0)
+    owner: Name | None = None
+
+
+class Revoke(Payload):
+    """A revocation: total (no amount) or partial (the amount revoked)."""
+
+    reason: Name
+    amount: Money | None = None
+
+
+PAYLOADS: dict[str, type[Payload]] = {
+    "create": Draft,
+    "submit": Empty,
+    "request_integration": RequestIntegration,
+    "integrate": Integrate,
+    "lapse": Empty,
+    "evaluate": Evaluate,
+    "fund": Empty,
+    "shelve": OptionalReason,
+    "renounce": OptionalReason,
+    "revoke": Revoke,
+    "withdraw": OptionalReason,
+}
+
+
+def _measure(ctx: Context) -> Snapshot:
+    measure = ctx.reader.get("measure", ctx.data.get("measure_id") or ctx.payload["measure_id"])
+    if measure is None:  # pragma: no cover - the create guard makes this impossible
+        raise LookupError("measure vanished")
+    return measure
+
+
+def _total(partner: Mapping[str, Any]) -> Decimal:
+    return Decimal(partner["main"]) + Decimal(partner["experimental"])
+
+
+def _siblings(ctx: Context, states: Sequence[str]) -> list[Snapshot]:
+    """Other applications of the same measure, in the given states."""
+    everyone = ctx.reader.find("application", parent_id=_measure(ctx).id)
+    return [a for a in everyone if a.id != ctx.entity_id and a.state in states]
+
+
+# --- guards -----------------------------------------------------------------
+
+
+def guard_measure_accepts_drafts(ctx: Context) -> Refusal | None:
+    """Drafts are opened under an existing measure that is not closed; operators name the owner."""
+    measure = ctx.reader.get("measure", ctx.payload["measure_id"])
+    if measure is None:
+        return Refusal("measure_accepts_drafts", f"no measure {ctx.payload['measure_id']}", {})
+    if measure.state not in ("planned", "open"):
+        return Refusal(
+            "measure_accepts_drafts", f"measure {measure.id} is {measure.state}", {"state": measure.state}
+        )
+    if ctx.role == "operator" and not ctx.payload.get("owner"):
+        return Refusal("measure_accepts_drafts", "an operator must name the owner account", {})
+    return None
+
+
+def guard_owner(ctx: Context) -> Refusal | None:
+    """Only the application's owner (its capofila's account) acts for it."""
+    return _owner(ctx)
+
+
+def guard_measure_open(ctx: Context) -> Refusal | None:
+    """Applications are submitted while the measure is open, within its window."""
+    measure = _measure(ctx)
+    if measure.state != "open":
+        return Refusal(
+            "measure_open", f"measure {measure.id} is {measure.state}, not open", {"state": measure.state}
+        )
+    closes = measure.data.get("closes_at_utc")
+    if closes is None or ctx.now <= from_json(closes):
+        return None
+    return Refusal(
+        "measure_open",
+        f"the window of {measure.id} closed at {for_people(from_json(closes))}; it is {for_people(ctx.now)}",
+        {"closes_at": closes, "now": to_json(ctx.now)},
+    )
+
+
+def _composition_problem(rules: Mapping[str, Any], partners: Sequence[Mapping[str, Any]]) -> str | None:
+    companies = [p for p in partners if p["kind"] == "company"]
+    sizes = Counter(p["size"] for p in companies)
+    leads = sum(1 for p in partners if p.get("capofila"))
+    repeated = sorted(c for c, n in Counter(p["tax_code"] for p in partners).items() if n > 1)
+    checks = [
+        (bool(repeated), f"partners listed twice: {', '.join(repeated)}"),
+        (leads != 1, f"exactly one capofila is required, found {leads}"),
+        (
+            len(partners) < rules["min_partners"],
+            f"{len(partners)} partners, at least {rules['min_partners']} required",
+        ),
+        (
+            len(companies) < rules["min_companies"],
+            f"{len(companies)} companies, at least {rules['min_companies']} required",
+        ),
+        (
+            rules["lombardy_seat_required"] and any(not p["lombardy_seat"] for p in companies),
+            "every company needs a seat in Lombardy",
+        ),
+        (sizes["sme"] < rules["min_smes"], f"{sizes['sme']} SMEs, at least {rules['min_smes']} required"),
+        (
+            rules["sme_majority"] and sizes["sme"] * 2 <= len(companies),
+            f"{sizes['sme']} SMEs of {len(companies)} companies: not a majority",
+        ),
+        (
+            rules.get("max_large") is not None and sizes["large"] > rules["max_large"],
+            f"{sizes['large']} large companies, at most {rules.get('max_large')}",
+        ),
+        (
+            rules["large_only_experimental"]
+            and any(p["size"] == "large" and Decimal(p["main"]) > 0 for p in companies),
+            "a large company may only carry out experimental development",
+        ),
+    ]
+    return next((message for failed, message in checks if failed), None)
+
+
+def guard_composition(ctx: Context) -> Refusal | None:
+    """The partners meet the measure's composition rules."""
+    problem = _composition_problem(_measure(ctx).data["composition"], ctx.data["partners"])
+    return Refusal("composition", problem, {}) if problem else None
+
+
+def _amount_problem(measure: Mapping[str, Any], application: Mapping[str, Any]) -> str | None:
+    """The first amount rule the application breaks, in words (``None``: it breaks none)."""
+    return (
+        _project_problem(measure["amounts"], application)
+        or _partner_problem(measure["amounts"], application["partners"])
+        or _eligibility_problem(measure["aid"], application)
+    )
+
+
+def _project_problem(rules: Mapping[str, Any], application: Mapping[str, Any]) -> str | None:
+    partners = application["partners"]
+    total = sum((_total(p) for p in partners), ZERO)
+    experimental = sum((Decimal(p["experimental"]) for p in partners), ZERO)
+    high, share, cap = (
+        rules.get("project_max"),
+        rules.get("experimental_share_max"),
+        rules.get("experimental_cap"),
+    )
+    checks = [
+        (
+            total < Decimal(rules["project_min"]),
+            f"project total {euro(total)} is below the minimum {euro(rules['project_min'])}",
+        ),
+        (
+            high is not None and total > Decimal(high),
+            f"project total {euro(total)} is above the maximum {euro(str(high))}",
+        ),
+        (
+            share is not None and experimental > total * Decimal(share or 0),
+            f"experimental development {euro(experimental)} exceeds {Decimal(share or 0):.0%} of the total",
+        ),
+        (
+            cap is not None and experimental > Decimal(cap or 0),
+            f"experimental development {euro(experimental)} exceeds the cap {euro(str(cap))}",
+        ),
+        (
+            application["duration_months"] > rules["max_duration_months"],
+            f"duration {application['duration_months']} months, at most {rules['max_duration_months']}",
+        ),
+    ]
+    return next((message for failed, message in checks if failed), None)
+
+
+def _partner_problem(rules: Mapping[str, Any], partners: Sequence[Mapping[str, Any]]) -> str | None:
+    for p in partners:
+        least = rules.get("partner_min", {}).get(p["size"]) if p["kind"] == "company" else None
+        if least is not None and _total(p) < Decimal(least):
+            spent = euro(_total(p))
+            return f"partner {p['tax_code']} ({p['size']}) spends {spent}, at least {euro(least)} required"
+    return None
+
+
+def _eligibility_problem(aid: Mapping[str, Any], application: Mapping[str, Any]) -> str | None:
+    variant = application.get("variant")
+    if variant is not None and variant not in aid.get("variants", {}):
+        return f"unknown variant {variant!r} (known: {', '.join(sorted(aid.get('variants', {}))) or 'none'})"
+    for p in application["partners"]:
+        for bucket in ("main", "experimental"):
+            if Decimal(p[bucket]) > 0 and pair_for(aid, bucket, p["size"], variant) is None:
+                return f"partner {p['tax_code']}: {p['size']} companies get no aid for {bucket} costs"
+    asked, most = application.get("pre_amortisation_months", 0), aid.get("pre_amortisation_max_months", 0)
+    if asked > most:
+        return f"pre-amortisation of {asked} months exceeds {most}"
+    return None
+
+
+def guard_amounts(ctx: Context) -> Refusal | None:
+    """Project and partner amounts, shares, caps, duration and eligibility per the measure."""
+    problem = _amount_problem(_measure(ctx).data, ctx.data)
+    return Refusal("amounts", problem, {}) if problem else None
+
+
+def guard_one_project_per_partner(ctx: Context) -> Refusal | None:
+    """Where the measure says so, a codice fiscale is in one live application only."""
+    if not _measure(ctx).data["composition"]["one_project_per_partner"]:
+        return None
+    mine = {p["tax_code"] for p in ctx.data["partners"]}
+    for other in _siblings(ctx, (*PENDING, *WAITING, "funded")):
+        shared = sorted(mine & {p["tax_code"] for p in other.data["partners"]})
+        if shared:
+            return Refusal(
+                "one_project_per_partner",
+                f"{', '.join(shared)} already in application {other.id}",
+                {"application": other.id, "partners": shared},
+            )
+    return None
+
+
+def guard_cited_proposal(ctx: Context) -> Refusal | None:
+    """A cited Phase-1 proposal must be on the list (recognised) and not funded yet."""
+    proposal_id = ctx.data.get("proposal_id")
+    if proposal_id is None:
+        return None
+    proposal = ctx.reader.get("proposal", proposal_id)
+    if proposal is None or proposal.state != "listed":
+        state = proposal.state if proposal else "unknown"
+        return Refusal("cited_proposal", f"proposal {proposal_id} is not listed ({state})", {"state": state})
+    return None
+
+
+def guard_reason_given(ctx: Context) -> Refusal | None:
+    """An integration request says what is missing."""
+    return (
+        None
+        if str(ctx.payload.get("reason", "")).strip()
+        else Refusal("reason_given", "a reason is required", {})
+    )
+
+
+def _integration_due(ctx: Context) -> Any:
+    if ctx.payload.get("due"):
+        return local_to_utc(ctx.payload["due"])
+    return ctx.now + timedelta(days=_measure(ctx).data["evaluation"]["integration_due_days"])
+
+
+def guard_due_in_future(ctx: Context) -> Refusal | None:
+    """The integration's due date lies ahead."""
+    due = _integration_due(ctx)
+    return None if due > ctx.now else Refusal("due_in_future", f"due date {for_people(due)} has passed", {})
+
+
+def guard_before_integration_due(ctx: Context) -> Refusal | None:
+    """An integration arrives by its due date."""
+    due = from_json(ctx.data["integration"]["due"])
+    if ctx.now <= due:
+        return None
+    return Refusal(
+        "before_integration_due", f"integration due {for_people(due)} passed at {for_people(ctx.now)}", {}
+    )
+
+
+def guard_integration_due_passed(ctx: Context) -> Refusal | None:
+    """A request lapses only after its due date."""
+    due = from_json(ctx.data["integration"]["due"])
+    return (
+        None if ctx.now > due else Refusal("integration_due_passed", f"integration due {for_people(due)}", {})
+    )
+
+
+def guard_evaluator_independent(ctx: Context) -> Refusal | None:
+    """The evaluator is registered and tied to no partner of the application."""
+    return tied_refusal(ctx, {p["tax_code"] for p in ctx.data["partners"]})
+
+
+def guard_scores_valid(ctx: Context) -> Refusal | None:
+    """One allowed score per criterion of the measure."""
+    return scores_refusal(ctx, _measure(ctx).data["evaluation"]["criteria"])
+
+
+def _score(ctx: Context) -> tuple[int, int]:
+    return sum(ctx.payload["scores"].values()), _measure(ctx).data["evaluation"]["threshold"]
+
+
+def guard_threshold_reached(ctx: Context) -> Refusal | None:
+    """The score (before any bonus) reaches the threshold: admitted."""
+    score, threshold = _score(ctx)
+    return (
+        None if score >= threshold else Refusal("threshold_reached", f"score {score} below {threshold}", {})
+    )
+
+
+def guard_threshold_missed(ctx: Context) -> Refusal | None:
+    """The score (the bonus never helps to reach it) misses the threshold: rejected."""
+    score, threshold = _score(ctx)
+    return (
+        None if score < threshold else Refusal("threshold_missed", f"score {score} reaches {threshold}", {})
+    )
+
+
+def guard_funding_order(ctx: Context) -> Refusal | None:
+    """Funding follows the measure's order: rank (once final) or protocol."""
+    measure = _measure(ctx)
+    everyone = ctx.reader.find("application", parent_id=measure.id)
+    ranked = measure.data["procedure"] == "ranked"
+    if ranked:
+        undecided = [a.id for a in everyone if a.state in PENDING]
+        if measure.state != "closed" or undecided:
+            why = (
+                f"still being evaluated: {', '.join(undecided)}"
+                if undecided
+                else f"measure {measure.id} is still open"
+            )
+            return Refusal("funding_order", f"the ranking is not final ({why})", {"undecided": undecided})
+    blocking = (*WAITING,) if ranked else (*PENDING, *WAITING)
+    for application in queue(measure, everyone):
+        if application.id == ctx.entity_id:
+            return None
+        if application.state in blocking:
+            order = "rank" if ranked else "protocol order"
+            return Refusal(
+                "funding_order", f"{application.id} comes first in {order}", {"first": application.id}
+            )
+    return None  # pragma: no cover - the application itself is always in the queue
+
+
+def guard_budget_left(ctx: Context) -> Refusal | None:
+    """The measure's remaining budget covers the whole aid."""
+    left, aid = remaining(_measure(ctx).data), Decimal(ctx.data["aid"]["base"])
+    if aid <= left:
+        return None
+    return Refusal(
+        "budget_left",
+        f"aid {euro(aid)}, budget left {euro(left)}",
+        {"aid": text(aid), "remaining": text(left)},
+    )
+
+
+def guard_no_budget_left(ctx: Context) -> Refusal | None:
+    """An admitted application is left unfunded only when the budget cannot cover it."""
+    if guard_budget_left(ctx) is not None:
+        return None
+    return Refusal("no_budget_left", f"the budget still covers {ctx.entity_id}", {})
+
+
+def guard_one_grant_per_company(ctx: Context) -> Refusal | None:
+    """Where the measure says so, a company gets one grant, in one project only."""
+    if not _measure(ctx).data["composition"]["one_grant_per_company"]:
+        return None
+    mine = {p["tax_code"] for p in ctx.data["partners"]}
+    for other in _siblings(ctx, ("funded",)):
+        shared = sorted(mine & {p["tax_code"] for p in other.data["partners"]})
+        if shared:
+            return Refusal(
+                "one_grant_per_company",
+                f"{', '.join(shared)} already funded in {other.id}",
+                {"application": other.id},
+            )
+    return None
+
+
+def guard_revocation_within_award(ctx: Context) -> Refusal | None:
+    """A partial revocation takes back more than nothing and at most the award."""
+    amount = ctx.payload.get("amount")
+    base = Decimal(ctx.data["award"]["base"])
+    if amount is None or ZERO < Decimal(amount) <= base:
+        return None
+    return Refusal("revocation_within_award", f"{euro(amount)} is not within the award of {euro(base)}", {})
+
+
+# --- handlers ---------------------------------------------------------------
+
+
+def create(ctx: Context) -> Outcome:
+    """Open a draft owned by the applicant (or the owner an operator names)."""
+    owner = ctx.payload.get("owner") or ctx.actor
+    data = {k: v for k, v in ctx.payload.items() if k != "owner"}
+    return Outcome(changes={**data, "owner": owner}, parent_id=ctx.payload["measure_id"])
+
+
+def submit(ctx: Context) -> Outcome:
+    """Allocate the protocol number (the order of a first-come measure) and compute the aid."""
+    measure = _measure(ctx)
+    number = ctx.allocate(f"protocol:{measure.id}")
+    aid = compute(
+        measure.data["aid"],
+        ctx.data["partners"],
+        variant=ctx.data.get("variant"),
+        pre_amortisation_months=ctx.data.get("pre_amortisation_months", 0),
+    )
+    protocol = f"{measure.data['code']}-{number:06d}"
+    return Outcome(
+        changes={
+            "protocol": protocol,
+            "protocol_number": number,
+            "submitted_at": to_json(ctx.now),
+            "aid": aid,
+        },
+        record={"protocol": protocol, "aid": {k: aid[k] for k in ("base", "grant", "loan")}},
+    )
+
+
+def request_integration(ctx: Context) -> Outcome:
+    """Suspend the evaluation until the applicant integrates."""
+    integration = {
+        "reason": ctx.payload["reason"],
+        "requested_at": to_json(ctx.now),
+        "due": to_json(_integration_due(ctx)),
+    }
+    return Outcome(changes={"integration": integration}, record={"integration": integration})
+
+
+def integrate(ctx: Context) -> Outcome:
+    """Record what was added."""
+    done = {**ctx.data["integration"], "answered_at": to_json(ctx.now), **ctx.payload}
+    return Outcome(changes={"integration": None, "integrations": [*ctx.data.get("integrations", []), done]})
+
+
+def lapse(ctx: Context) -> Outcome:
+    """Record that the request went unanswered."""
+    return Outcome(changes={"lapsed_at": to_json(ctx.now)})
+
+
+def _bonus(ctx: Context) -> int:
+    """The Phase-1 bonus, if the application cites a proposal recognised in time."""
+    rule = _measure(ctx).data["evaluation"].get("bonus")
+    proposal_id = ctx.data.get("proposal_id")
+    proposal = ctx.reader.get("proposal", proposal_id) if rule and proposal_id else None
+    if (
+        rule is None
+        or proposal is None
+        or proposal.state not in ("listed", "funded")
+        or proposal.parent_id != rule["call_id"]
+    ):
+        return 0
+    cutoffs = _measure(ctx).data["bonus_cutoffs_utc"]
+    for cutoff, field in (
+        (cutoffs.get("submitted_by"), "submitted_at"),
+        (cutoffs.get("recognised_by"), "listed_at"),
+    ):
+        if cutoff is not None and from_json(proposal.data[field]) > from_json(cutoff):
+            return 0
+    return int(rule["points"])
+
+
+def evaluate(ctx: Context) -> Outcome:
+    """Record the score, and add the bonus only if the score reached the threshold."""
+    score, threshold = _score(ctx)
+    bonus = _bonus(ctx) if score >= threshold else 0
+    evaluation = {
+        "evaluator": ctx.actor,
+        "scores": dict(ctx.payload["scores"]),
+        "score": score,
+        "bonus": bonus,
+        "at": to_json(ctx.now),
+    }
+    return Outcome(
+        changes={"evaluation": evaluation, "total": score + bonus},
+        record={"score": score, "bonus": bonus, "total": score + bonus},
+    )
+
+
+def fund(ctx: Context) -> Outcome:
+    """Award the aid, reserve it in the measure, and fund the cited proposal."""
+    award = dict(ctx.data["aid"])
+    amount = award["base"]
+    follow = [
+        FollowUp(
+            "measure", ctx.data["measure_id"], "reserve", {"application_id": ctx.entity_id, "amount": amount}
+        )
+    ]
+    proposal_id = ctx.data.get("proposal_id")
+    proposal = ctx.reader.get("proposal", proposal_id) if proposal_id else None
+    if proposal is not None and proposal.state == "listed":
+        follow.append(FollowUp("proposal", proposal.id, "fund", {"application_id": ctx.entity_id}))
+    return Outcome(
+        changes={"award": award, "funded_at": to_json(ctx.now)},
+        record={"award": {k: award[k] for k in ("base", "grant", "loan")}},
+        follow_ups=tuple(follow),
+    )
+
+
+def shelve(ctx: Context) -> Outcome:
+    """Admitted, not funded: no money for it now; a first-come measure closes as exhausted."""
+    measure = _measure(ctx)
+    follow: tuple[FollowUp, ...] = ()
+    if measure.data["procedure"] == "first_come" and measure.state == "open":
+        follow = (
+            FollowUp(
+                "measure", measure.id, "close", {"reason": "budget exhausted"}, actor="system", role="system"
+            ),
+        )
+    return Outcome(changes={"shelved_at": to_json(ctx.now)}, follow_ups=follow)
+
+
+def renounce(ctx: Context) -> Outcome:
+    """Give the award back; the money goes to the next in line."""
+    amount = ctx.data["award"]["base"]
+    release = FollowUp(
+        "measure", ctx.data["measure_id"], "release", {"application_id": ctx.entity_id, "amount": amount}
+    )
+    return Outcome(
+        changes={"renounced_at": to_json(ctx.now), **ctx.payload},
+        record={"released": amount},
+        follow_ups=(release,),
+    )
+
+
+def revoke(ctx: Context) -> Outcome:
+    """Revoke all or part of the award: what is taken back is released and to be recovered."""
+    award = ctx.data["award"]
+    base = Decimal(award["base"])
+    amount = Decimal(ctx.payload.get("amount") or base)
+    grant_part = cents(amount * Decimal(award["grant"]) / base) if base else ZERO
+    revocation = {
+        "reason": ctx.payload["reason"],
+        "partial": amount < base,
+        "amount": text(amount),
+        "grant": text(grant_part),
+        "loan": text(amount - grant_part),
+        "kept": text(base - amount),
+        "at": to_json(ctx.now),
+    }
+    release = FollowUp(
+        "measure",
+        ctx.data["measure_id"],
+        "release",
+        {"application_id": ctx.entity_id, "amount": text(amount)},
+    )
+    return Outcome(
+        changes={"revocation": revocation}, record={"revocation": revocation}, follow_ups=(release,)
+    )
+
+
+def withdraw(ctx: Context) -> Outcome:
+    """Record the withdrawal."""
+    return Outcome(changes={"withdrawn_at": to_json(ctx.now), **ctx.payload})

@@ -1,0 +1,89 @@
+"""Application: a request for aid under one Phase-2 measure.
+
+It may cite a proposal listed in Phase 1, which earns the measure's bonus and
+moves that proposal listed → funded when the application is funded. Admitted
+applications are funded in rank order (ranked measures) or protocol order
+(first-come measures) while the budget lasts; those left without money are
+admitted-not-funded and are funded later if money frees up (*scorrimento*).
+"""
+
+from __future__ import annotations
+
+from states.definition import MachineDefinition, arrow
+
+APPLICATION = MachineDefinition(
+    name="application",
+    description="A Phase-2 application for aid under a measure.",
+    states=(
+        "draft",
+        "submitted",
+        "integration_requested",
+        "admitted",
+        "rejected",
+        "inadmissible",
+        "admitted_not_funded",
+        "funded",
+        "renounced",
+        "revoked",
+        "withdrawn",
+    ),
+    initial=("draft",),
+    finals=("rejected", "inadmissible", "renounced", "revoked", "withdrawn"),
+    create_roles=("applicant", "operator"),
+    create_guards=("measure_accepts_drafts",),
+    transitions=(
+        arrow(
+            "submit",
+            "draft",
+            "submitted",
+            "applicant",
+            ("owner", "measure_open", "composition", "amounts", "one_project_per_partner", "cited_proposal"),
+        ),
+        arrow(
+            "request_integration",
+            "submitted",
+            "integration_requested",
+            "operator",
+            ("reason_given", "due_in_future"),
+        ),
+        arrow(
+            "integrate",
+            "integration_requested",
+            "submitted",
+            "applicant",
+            ("owner", "before_integration_due"),
+        ),
+        arrow("lapse", "integration_requested", "inadmissible", "system", ("integration_due_passed",)),
+        arrow(
+            "evaluate",
+            "submitted",
+            "admitted",
+            "evaluator",
+            ("evaluator_independent", "scores_valid", "threshold_reached"),
+        ),
+        arrow(
+            "evaluate",
+            "submitted",
+            "rejected",
+            "evaluator",
+            ("evaluator_independent", "scores_valid", "threshold_missed"),
+        ),
+        arrow(
+            "fund",
+            ("admitted", "admitted_not_funded"),
+            "funded",
+            ("director", "system"),
+            ("funding_order", "budget_left", "one_grant_per_company"),
+        ),
+        arrow("shelve", "admitted", "admitted_not_funded", ("director", "system"), ("no_budget_left",)),
+        arrow("renounce", "funded", "renounced", "applicant", ("owner",)),
+        arrow("revoke", "funded", "revoked", "director", ("revocation_within_award",)),
+        arrow(
+            "withdraw",
+            ("draft", "submitted", "integration_requested", "admitted", "admitted_not_funded"),
+            "withdrawn",
+            "applicant",
+            ("owner",),
+        ),
+    ),
+)

@@ -198,34 +198,18 @@ def _project_problem(rules: Mapping[str, Any], application: Mapping[str, Any]) -
     partners = application["partners"]
     total = sum((_total(p) for p in partners), ZERO)
     experimental = sum((Decimal(p["experimental"]) for p in partners), ZERO)
-    high, share, cap = (
-        rules.get("project_max"),
-        rules.get("experimental_share_max"),
-        rules.get("experimental_cap"),
-    )
-    checks = [
-        (
-            total < Decimal(rules["project_min"]),
-            f"project total {euro(total)} is below the minimum {euro(rules['project_min'])}",
-        ),
-        (
-            high is not None and total > Decimal(high),
-            f"project total {euro(total)} is above the maximum {euro(str(high))}",
-        ),
-        (
-            share is not None and experimental > total * Decimal(share or 0),
-            f"experimental development {euro(experimental)} exceeds {Decimal(share or 0):.0%} of the total",
-        ),
-        (
-            cap is not None and experimental > Decimal(cap or 0),
-            f"experimental development {euro(experimental)} exceeds the cap {euro(str(cap))}",
-        ),
-        (
-            application["duration_months"] > rules["max_duration_months"],
-            f"duration {application['duration_months']} months, at most {rules['max_duration_months']}",
-        ),
-    ]
-    return next((message for failed, message in checks if failed), None)
+    low, high = Decimal(rules["project_min"]), rules.get("project_max")
+    share, cap = rules.get("experimental_share_max"), rules.get("experimental_cap")
+    months, most = application["duration_months"], rules["max_duration_months"]
+    if total < low:
+        return f"project total {euro(total)} is below the minimum {euro(low)}"
+    if high is not None and total > Decimal(high):
+        return f"project total {euro(total)} is above the maximum {euro(high)}"
+    if share is not None and experimental > total * Decimal(share):
+        return f"experimental development {euro(experimental)} exceeds {Decimal(share):.0%} of the total"
+    if cap is not None and experimental > Decimal(cap):
+        return f"experimental development {euro(experimental)} exceeds the cap {euro(cap)}"
+    return f"duration {months} months, at most {most}" if months > most else None
 
 
 def _partner_problem(rules: Mapping[str, Any], partners: Sequence[Mapping[str, Any]]) -> str | None:
@@ -273,15 +257,25 @@ def guard_one_project_per_partner(ctx: Context) -> Refusal | None:
     return None
 
 
+#: Phase-1 states in which a proposal may still be cited (recognition may come later).
+CITABLE = ("submitted", "integration_requested", "evaluated", "listed")
+
+
 def guard_cited_proposal(ctx: Context) -> Refusal | None:
-    """A cited Phase-1 proposal must be on the list (recognised) and not funded yet."""
+    """A cited Phase-1 proposal is alive (not rejected, withdrawn, expired) and not funded yet.
+
+    It need not be listed yet: a measure's bonus depends on recognition by a
+    cut-off date, judged at evaluation, and the coupling at funding.
+    """
     proposal_id = ctx.data.get("proposal_id")
     if proposal_id is None:
         return None
     proposal = ctx.reader.get("proposal", proposal_id)
-    if proposal is None or proposal.state != "listed":
+    if proposal is None or proposal.state not in CITABLE:
         state = proposal.state if proposal else "unknown"
-        return Refusal("cited_proposal", f"proposal {proposal_id} is not listed ({state})", {"state": state})
+        return Refusal(
+            "cited_proposal", f"proposal {proposal_id} cannot be cited ({state})", {"state": state}
+        )
     return None
 
 

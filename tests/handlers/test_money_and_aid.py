@@ -51,7 +51,7 @@ class TestMoney:
     @pytest.mark.parametrize("bad", [0.1, True, "1.234", "-1", "abc", "NaN", "Infinity"])
     def test_refused_amounts(self, bad: object) -> None:
         """Floats, bools, sub-cent precision, negatives and non-numbers are refused."""
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=r"amount|decimals|strings"):
             parse(bad)
 
     def test_accepted_amounts(self) -> None:
@@ -66,7 +66,7 @@ class TestMoney:
     @pytest.mark.parametrize("bad", [0.3, "1.01", "-0.1", "x"])
     def test_refused_rates(self, bad: object) -> None:
         """Rates are strings between 0 and 1."""
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="rate"):
             parse_rate(bad)
 
     def test_euro_for_people(self) -> None:

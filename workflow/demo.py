@@ -128,7 +128,9 @@ def run_demo(path: str | Path, echo: Echo = print) -> bool:
     clock = SimulatedClock(_rome(2022, 2, 25, 10))
     engine = Engine(f"sqlite:///{target}", clock=clock)
     story = _Story(engine, clock, echo)
-    echo(f"Filiere demo: Phase 1 of the 2022 call, on {target} (simulated clock, times Europe/Rome)\n")
+    echo(
+        f"Filiere demo: the 2022 call and two Phase-2 measures, on {target} (simulated clock, Europe/Rome)\n"
+    )
     try:
         ids = _phase_one(story)
         _summary(story, ids)
@@ -142,9 +144,14 @@ def run_demo(path: str | Path, echo: Echo = print) -> bool:
 
 
 def _phase_one(s: _Story) -> dict[str, str]:
+    """Both phases in date order: Phase-2 measures open while Phase 1 goes on."""
+    from workflow.demo_phase2 import first_come_measure_2024, ranked_measure_2022
+
     ids = _opening(s)
     _first_round(s, ids)
+    ranked_measure_2022(s, ids)
     _second_round(s, ids)
+    first_come_measure_2024(s, ids)
     _deadline(s, ids)
     return ids
 
@@ -362,6 +369,9 @@ def _summary(s: _Story, ids: dict[str, str]) -> None:
             else "no list yet"
         )
         echo(f"  {label}: {entries}")
+    from workflow.demo_phase2 import funding_table
+
+    funding_table(s)
     echo(f"\nRefused on the way ({len(s.refusals)}), nothing written for any of them:")
     for refusal in s.refusals:
         echo(f"  - {refusal}")

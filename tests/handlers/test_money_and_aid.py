@@ -152,3 +152,35 @@ class TestInstalments:
         """For any loan and pre-amortisation, the principal repaid equals the loan to the cent."""
         loan = Decimal(loan_cents) / 100
         assert sum(Decimal(r["principal"]) for r in schedule(RI, loan, pre)) == loan
+
+
+def shipped(name: str) -> dict[str, object]:
+    from workflow.config import example_measure_path, read_measure_file
+
+    return read_measure_file(example_measure_path(name))
+
+
+class TestShippedCaps:
+    """The caps as the shipped measure files state them, one cent below, at and above."""
+
+    @pytest.mark.parametrize(
+        ("name", "partner", "expected"),
+        [
+            ("ricerca-e-innova-2023", sme("999999.99"), ("999999.99", [])),
+            ("ricerca-e-innova-2023", sme("1000000.00"), ("1000000.00", [])),
+            ("ricerca-e-innova-2023", sme("1000000.01"), ("1000000.00", ["max_aid"])),
+            ("bando-filiere-2022", sme("799999.98"), ("399999.99", [])),
+            ("bando-filiere-2022", sme("800000.00"), ("400000.00", [])),
+            ("bando-filiere-2022", sme("800000.02"), ("400000.00", ["max_aid"])),
+        ],
+    )
+    def test_cap(self, name: str, partner: dict[str, str], expected: tuple[str, list[str]]) -> None:
+        """Below the cap the aid is the rate's; at it, untouched; a cent above, capped."""
+        award = compute(shipped(name)["aid"], [partner])  # type: ignore[arg-type]
+        assert (award["base"], award["capped"]) == expected
+        assert Decimal(award["grant"]) + Decimal(award["loan"]) == Decimal(award["base"])
+
+    def test_rafforzamento_2025_large_gets_grant_only(self) -> None:
+        """A large company's experimental costs earn a grant and no loan."""
+        award = compute(shipped("rafforzamento-filiere-2025")["aid"], [sme("0", "400000.00", size="large")])  # type: ignore[arg-type]
+        assert (award["grant"], award["loan"]) == ("60000.00", "0.00")

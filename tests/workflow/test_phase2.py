@@ -221,12 +221,17 @@ class TestAmountBoundaries:
         error = low_cap.refused(team)
         assert "exceeds the cap 150.000,00 €" in error.reason
 
-    @pytest.mark.parametrize("p2", ["ricerca-e-innova-2023"], indirect=True)
+    @pytest.mark.parametrize("p2", ALL, indirect=True)
     def test_duration(self, p2: Phase2) -> None:
-        """At most 18 months: 18 accepted, 19 refused."""
-        p2.submit(applicants(1, start=1300, main="80000.00"), duration_months=18)
-        error = p2.refused(applicants(1, start=1310, main="80000.00"), duration_months=19)
-        assert error.reason == "duration 19 months, at most 18"
+        """The measure's longest duration is accepted; one month more is refused."""
+        name = next(n for n in ALL if measure_config(n)["code"] == p2.code)
+        most = measure_config(name)["amounts"]["max_duration_months"]
+        p2.submit(valid_partners(name), duration_months=most)
+        longer = fix_check_digits(
+            [dict(p, tax_code=p["tax_code"][:3] + "8" + p["tax_code"][4:]) for p in valid_partners(name)]
+        )
+        error = p2.refused(longer, duration_months=most + 1)
+        assert error.reason == f"duration {most + 1} months, at most {most}"
 
     @pytest.mark.parametrize("p2", ["ricerca-e-innova-2023"], indirect=True)
     def test_pre_amortisation_and_variants(self, p2: Phase2) -> None:

@@ -64,26 +64,33 @@ def _pg_url() -> str:
     return PG_URL
 
 
-@pytest.fixture(name="pg_engine")
-def _pg_engine(pg_url: str, clock: SimulatedClock) -> Iterator[Engine]:
-    """An engine on the real PostgreSQL, in a schema of its own dropped afterwards."""
+@pytest.fixture(name="pg_schema")
+def _pg_schema(pg_url: str) -> Iterator[dict[str, str]]:
+    """A PostgreSQL schema of the test's own, dropped afterwards: connect with its options."""
     from uuid import uuid4
-
-    from workflow.db import make_engine
 
     schema = f"t_{uuid4().hex[:16]}"
     admin = create_engine(pg_url)
     with admin.begin() as connection:
         connection.execute(text(f"CREATE SCHEMA {schema}"))
-    db = make_engine(pg_url, connect_args={"options": f"-csearch_path={schema}"})
-    engine = Engine(db=db, clock=clock)
+    try:
+        yield {"options": f"-csearch_path={schema}"}
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(name="pg_engine")
+def _pg_engine(pg_url: str, pg_schema: dict[str, str], clock: SimulatedClock) -> Iterator[Engine]:
+    """An engine on the real PostgreSQL, in a schema of its own."""
+    from workflow.db import make_engine
+
+    engine = Engine(db=make_engine(pg_url, connect_args=pg_schema), clock=clock)
     try:
         yield engine
     finally:
         engine.db.dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 @pytest.fixture(name="backend", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -97,6 +104,8 @@ def _contract_world(
     backend: str, request: pytest.FixtureRequest, clock: SimulatedClock, db_path: Path
 ) -> World:
     """A Phase-1 world on each real backend in turn (SQLite file, PostgreSQL)."""
-    fixture = "engine" if backend == "sqlite" else "pg_engine"
-    engine = request.getfixturevalue(fixture)
-    return World(engine=engine, clock=clock, path=str(db_path) if backend == "sqlite" else "")
+    if backend == "sqlite":
+        return World(engine=request.getfixturevalue("engine"), clock=clock, path=str(db_path))
+    engine = request.getfixturevalue("pg_engine")
+    schema = request.getfixturevalue("pg_schema")
+    return World(engine=engine, clock=clock, path="", url=PG_URL, connect_args=schema)

@@ -61,11 +61,21 @@ def call_config(**overrides: Any) -> dict[str, Any]:
 
 @dataclass
 class World:
-    """An engine on a real SQLite file with a simulated clock, and shortcuts."""
+    """An engine on a real database (SQLite file or PostgreSQL schema), a simulated clock, shortcuts."""
 
     engine: Engine
     clock: SimulatedClock
     path: str
+    url: str = ""
+    connect_args: dict[str, Any] | None = None
+
+    def another_engine(self) -> Engine:
+        """A second engine on the same database (as another process would open it)."""
+        from workflow.db import make_engine
+
+        if self.url:
+            return Engine(db=make_engine(self.url, connect_args=self.connect_args or {}), clock=self.clock)
+        return Engine(f"sqlite:///{self.path}", clock=self.clock)
 
     def at(self, *args: int) -> World:
         """Set the clock to a Europe/Rome local time."""

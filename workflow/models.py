@@ -45,7 +45,10 @@ class Event(SQLModel, table=True):
     """One committed transition: the append-only, hash-chained audit log."""
 
     __tablename__ = "event"
-    __table_args__ = (Index("ix_event_entity", "entity_kind", "entity_id", "seq"),)
+    __table_args__ = (
+        Index("ix_event_entity", "entity_kind", "entity_id", "seq"),
+        Index("ix_event_occurred_at", "occurred_at"),  # as-of queries and time-range exports
+    )
 
     seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     entity_kind: str = Field(max_length=32)

@@ -23,7 +23,7 @@ from workflow.db import reading
 from workflow.models import CHAIN_HEAD, DEFINITION, META
 
 #: The newest migration; ``tests/workflow/test_migrations.py`` pins it to Alembic's head.
-HEAD = "0001"
+HEAD = "0002"
 _MIGRATION_LOCK = 0x46494C49  # "FILI": the advisory lock key for migrations
 
 
@@ -37,8 +37,8 @@ def current_revision(db: Engine) -> str | None:
     return None if revision is None else str(revision)
 
 
-def migrate(db: Engine, revision: str = "head") -> None:
-    """Run the migrations up to ``revision`` (``head`` by default)."""
+def migrate(db: Engine, revision: str = "head", *, down: bool = False) -> None:
+    """Run the migrations up to ``revision`` (``head`` by default), or down to it."""
     from alembic import command
     from alembic.config import Config
 
@@ -49,7 +49,7 @@ def migrate(db: Engine, revision: str = "head") -> None:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+        (command.downgrade if down else command.upgrade)(config, revision)
 
 
 def ensure_schema(db: Engine, definitions: Iterable[MachineDefinition], now: datetime) -> None:

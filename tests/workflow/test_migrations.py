@@ -22,6 +22,16 @@ def script_head() -> str:
     return str(ScriptDirectory.from_config(config).get_current_head())
 
 
+def populated(engine: Engine) -> None:
+    """A little Phase-1 history."""
+    from tests.factories import World
+
+    world = World(engine=engine, clock=engine.clock, path="")  # type: ignore[arg-type]
+    world.open_call()
+    world.at(2022, 9, 10, 11)
+    world.evaluated()
+
+
 class TestMigrations:
     def test_head_constant_is_alembic_head(self) -> None:
         """``workflow.schema.HEAD`` names the newest migration (so the fast path is right)."""
@@ -42,6 +52,32 @@ class TestMigrations:
         with db.connect() as connection:
             differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
         assert differences == []
+
+    def test_previous_revision_with_data(self, tmp_path: Path) -> None:
+        """A database at the previous revision, with events, reaches head with data and chain intact."""
+        from tests.factories import rome
+        from workflow.audit import verify_chain
+        from workflow.clock import SimulatedClock
+
+        path = tmp_path / "old.db"
+        engine = Engine(f"sqlite:///{path}", clock=SimulatedClock(rome(2022, 2, 25, 10)))
+        populated(engine)
+        before = [(e.seq, e.hash) for e in engine.events()]
+        migrate(engine.db, "0001", down=True)  # as a database written by the previous release
+        assert current_revision(engine.db) == "0001"
+        assert "ix_event_occurred_at" not in {i["name"] for i in inspect(engine.db).get_indexes("event")}
+        engine.db.dispose()
+        reopened = Engine(f"sqlite:///{path}", clock=SimulatedClock(rome(2022, 9, 11)))
+        assert current_revision(reopened.db) == HEAD
+        assert "ix_event_occurred_at" in {i["name"] for i in inspect(reopened.db).get_indexes("event")}
+        assert [(e.seq, e.hash) for e in reopened.events()] == before
+        assert verify_chain(reopened.db).ok
+
+    def test_postgres_reaches_head(self, pg_engine: Engine) -> None:
+        """On PostgreSQL too, a fresh schema is migrated to head and matches the models."""
+        assert current_revision(pg_engine.db) == HEAD
+        with pg_engine.db.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), SQLModel.metadata) == []
 
     def test_migrating_twice_is_harmless(self, tmp_path: Path) -> None:
         """Running the migrations on a database at head changes nothing."""

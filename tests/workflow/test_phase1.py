@@ -23,6 +23,12 @@ def refusal(action: Any) -> GuardRefused:
     return caught.value
 
 
+@pytest.fixture(name="world")
+def _world_on_each_backend(contract_world: World) -> World:
+    """These rules are part of the contract: every test here runs on SQLite and on PostgreSQL."""
+    return contract_world
+
+
 @pytest.fixture(name="plain")
 def _plain(world: World) -> World:
     """The 2022 call as first published: one deadline, no extensions."""

@@ -129,6 +129,12 @@ class Phase2:
         return Decimal(data["budget"]), Decimal(data["reserved"])
 
 
+@pytest.fixture(name="world")
+def _world_on_each_backend(contract_world: World) -> World:
+    """These rules are part of the contract: every test here runs on SQLite and on PostgreSQL."""
+    return contract_world
+
+
 @pytest.fixture(name="p2")
 def _p2(world: World, request: pytest.FixtureRequest) -> Phase2:
     return Phase2(world, getattr(request, "param", "bando-filiere-2022"))
@@ -458,7 +464,7 @@ class TestFirstCome:
         apps = [p2.submit(applicants(1, start=4300 + i, main="100000.00")) for i in range(8)]
         for application in apps:
             p2.evaluate(application, 80)
-        engines = [Engine(f"sqlite:///{world.path}", clock=world.clock) for _ in apps]
+        engines = [world.another_engine() for _ in apps]
         barrier = threading.Barrier(len(apps))
         outcomes: list[str] = []
 
@@ -484,6 +490,8 @@ class TestFirstCome:
             t.start()
         for t in threads:
             t.join()
+        for engine in engines:
+            engine.db.dispose()
         budget, reserved = p2.ledger()
         funded = [a for a in p2.engine.find("application", parent_id=p2.code) if a.state == "funded"]
         assert reserved <= budget

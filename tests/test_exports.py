@@ -15,6 +15,7 @@ def test_workflow_exports() -> None:
     assert sorted(workflow.__all__) == sorted(
         [
             "AlreadyExists",
+            "AlreadyRunning",
             "ChainReport",
             "Clock",
             "ConfigurationError",

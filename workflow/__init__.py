@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from workflow.config import example_call_path, read_call_file
     from workflow.engine import AlreadyExists, Engine
     from workflow.errors import (
+        AlreadyRunning,
         ConfigurationError,
         ConflictError,
         DatabaseError,
@@ -54,6 +55,7 @@ _WHERE = {
     "example_call_path": "workflow.config",
     **dict.fromkeys(
         (
+            "AlreadyRunning",
             "ConfigurationError",
             "ConflictError",
             "DatabaseError",
@@ -92,6 +94,7 @@ __all__ = [
     # errors
     "FiliereError",
     "AlreadyExists",
+    "AlreadyRunning",
     "ConfigurationError",
     "ConflictError",
     "DatabaseError",

@@ -32,6 +32,8 @@ EXIT_CODES = {
     "database unavailable": 10,
     "handler error": 11,
     "audit chain broken": 12,
+    "another scheduler is running": 13,
+    "scheduler lost the lead": 14,
 }
 
 
@@ -153,6 +155,69 @@ def verify(state: _Ctx, head_hash: str | None, as_json: bool) -> None:
     else:
         click.echo(f"chain BROKEN at event {report.first_bad_seq}: {report.problem}")
     sys.exit(0 if report.ok else EXIT_CODES["audit chain broken"])
+
+
+@cli.group("scheduler")
+def scheduler_group() -> None:
+    """The scheduler: deadlines and measure windows fired on time."""
+
+
+@scheduler_group.command("run")
+@click.option("--reconcile-every", default=30.0, show_default=True, help="Seconds between reconciliations.")
+@click.option(
+    "--health-every", default=5.0, show_default=True, help="Seconds between checks that we still lead."
+)
+@click.pass_obj
+@_guarded
+def scheduler_run(state: _Ctx, reconcile_every: float, health_every: float) -> None:
+    """Run the scheduler until SIGTERM or SIGINT (PostgreSQL: a second one waits as standby)."""
+    import signal
+    import threading
+
+    import structlog
+
+    from scheduler.service import SchedulerService
+
+    engine = _engine(state)
+    service = SchedulerService(engine, reconcile_every=reconcile_every)
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    service.start(wait_for_lead=engine.db.dialect.name != "sqlite")
+    lost = False
+    while not stopping.wait(health_every):
+        if not service.healthy():
+            structlog.get_logger("filiere.scheduler").error("scheduler lost the lead; stopping")
+            lost = True
+            break
+    service.stop()
+    sys.exit(EXIT_CODES["scheduler lost the lead"] if lost else 0)
+
+
+@scheduler_group.command("plan")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines.")
+@click.pass_obj
+@_guarded
+def scheduler_plan(state: _Ctx, as_json: bool) -> None:
+    """Show the jobs the database asks for now (what a running scheduler holds)."""
+    from handlers.timeutil import for_people, to_json
+    from scheduler.plan import plan
+
+    for job in sorted(plan(_engine(state)), key=lambda j: j.run_at):
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "id": job.id,
+                        "run_at": to_json(job.run_at),
+                        "kind": job.kind,
+                        "entity_id": job.entity_id,
+                        "trigger": job.trigger,
+                    }
+                )
+            )
+        else:
+            click.echo(f"{for_people(job.run_at)}  {job.trigger} {job.kind} {job.entity_id}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -216,6 +216,14 @@ class Engine:
         with reading(self.db) as connection:
             return _store.list_version_as_of(connection, call_id, moment or self.clock.now())
 
+    def entities(self, kind: str, *, states: tuple[str, ...] | None = None) -> list[Snapshot]:
+        """Every entity of ``kind`` (optionally only in ``states``), by id."""
+        query = select(ENTITY).where(ENTITY.c.kind == kind)
+        if states is not None:
+            query = query.where(ENTITY.c.state.in_(states))
+        with reading(self.db) as connection:
+            return [_store.snapshot_from_row(r) for r in connection.execute(query.order_by(ENTITY.c.id))]
+
     def find(self, kind: str, *, parent_id: str, state: str | None = None) -> list[Snapshot]:
         """Entities of ``kind`` under ``parent_id`` (optionally in ``state``)."""
         with reading(self.db) as connection:

@@ -161,6 +161,17 @@ class DatabaseUnavailable(DatabaseError):
         self.args = (f"database unavailable: {reason}",)
 
 
+class AlreadyRunning(FiliereError):
+    """Another scheduler already schedules for this database."""
+
+    exit_code = 13
+    http_status = 409
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"another scheduler is running: {reason}")
+
+
 class HandlerError(FiliereError):
     """A handler raised something unexpected; the transaction was rolled back."""
 

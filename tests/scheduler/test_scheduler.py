@@ -1,0 +1,276 @@
+"""The real APScheduler firing deadlines and windows through the engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from handlers.timeutil import ROME
+from scheduler.plan import plan
+from scheduler.service import SchedulerService
+from tests.factories import CALL_ID, World, call_config, partners
+from workflow import AlreadyRunning, Engine
+from workflow.clock import SystemClock
+
+FILIERE = str(Path(sys.executable).parent / "filiere")
+
+
+def local(moment: datetime) -> str:
+    """A Europe/Rome local time with seconds, as call files write it."""
+    return moment.astimezone(ROME).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def soon_call(opens_in: float, closes_in: float) -> tuple[dict[str, Any], datetime, datetime]:
+    """A call opening and closing a few seconds from now (whole seconds)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    opens, deadline = now + timedelta(seconds=opens_in), now + timedelta(seconds=closes_in)
+    config = call_config(opens_at=local(opens), deadline={"at": local(deadline), "act": "avviso"})
+    return config, opens, deadline
+
+
+def until(condition: Callable[[], bool], seconds: float = 15) -> None:
+    """Wait for ``condition`` (polling), or fail."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if condition():
+            return
+        time.sleep(0.1)
+    pytest.fail("timed out waiting")
+
+
+@pytest.fixture(name="live")
+def _live(db_path: Path) -> Iterator[Engine]:
+    """An engine on the real clock (APScheduler runs on real time)."""
+    engine = Engine(f"sqlite:///{db_path}", clock=SystemClock())
+    yield engine
+    engine.db.dispose()
+
+
+def seed(engine: Engine, config: dict[str, Any]) -> list[str]:
+    """The call, and two drafts under it, made while it is scheduled."""
+    engine.create("call", actor="op.rossi", role="operator", payload=config)
+    drafts = []
+    for n, owner in enumerate(("cap.a", "cap.b")):
+        pid = engine.create(
+            "partnership",
+            actor=owner,
+            role="applicant",
+            payload={"name": "F", "agreement": "A", "partners": partners(10, start=50 * n + 1)},
+        ).entity_id
+        drafts.append(
+            engine.create(
+                "proposal",
+                actor=owner,
+                role="applicant",
+                payload={
+                    "call_id": CALL_ID,
+                    "partnership_id": pid,
+                    "title": "T",
+                    "summary": "S",
+                    "areas": ["a"],
+                },
+            ).entity_id
+        )
+    return drafts
+
+
+def outcome(engine: Engine) -> list[tuple[Any, ...]]:
+    """What the scheduler made happen, by effective time (the wall-clock time of a catch-up differs)."""
+    return [
+        (e.entity_kind, e.entity_id, e.trigger, e.to_state, e.effective_at)
+        for e in engine.events()
+        if e.actor == "system"
+    ]
+
+
+class TestOnTime:
+    def test_open_and_close_fire_on_time(self, live: Engine) -> None:
+        """The call opens at its opening and closes just after its deadline; drafts expire at the deadline."""
+        config, opens, deadline = soon_call(2, 4)
+        drafts = seed(live, config)
+        service = SchedulerService(live, reconcile_every=60)
+        service.start(wait_for_lead=False)
+        try:
+            until(lambda: live.get("call", CALL_ID).state == "closed")
+        finally:
+            service.stop()
+        opened, closed = (e for e in live.history("call", CALL_ID) if e.trigger in ("open", "close"))
+        assert (opened.actor, opened.effective_at) == ("system", opens)
+        assert (closed.actor, closed.effective_at) == ("system", deadline)
+        assert timedelta(0) < closed.occurred_at - deadline < timedelta(seconds=1)
+        for draft in drafts:
+            expiry = live.history("proposal", draft)[-1]
+            assert (expiry.trigger, expiry.effective_at, expiry.cause_seq) == ("expire", deadline, closed.seq)
+
+    def test_reconciled_after_an_extension(self, live: Engine) -> None:
+        """An extension act moves the close job: nothing closes at the old deadline."""
+        config, _, deadline = soon_call(0, 3)
+        seed(live, config)
+        service = SchedulerService(live, reconcile_every=60)
+        service.start(wait_for_lead=False)
+        try:
+            until(lambda: live.get("call", CALL_ID).state == "open")
+            moved = deadline + timedelta(seconds=3)
+            live.fire(
+                "call",
+                CALL_ID,
+                "extend",
+                actor="dir.verdi",
+                role="director",
+                payload={"at": local(moved), "act": "DGR di proroga"},
+            )
+            time.sleep((deadline - datetime.now(UTC)).total_seconds() + 1)
+            assert live.get("call", CALL_ID).state == "open"
+            until(lambda: live.get("call", CALL_ID).state == "closed")
+        finally:
+            service.stop()
+        assert live.history("call", CALL_ID)[-1].effective_at == moved
+
+
+class TestDowntime:
+    def test_catch_up_gives_the_same_events(self, tmp_path: Path) -> None:
+        """A scheduler started after the deadline closes with the same events as one that ran."""
+        config, _, deadline = soon_call(1, 2)
+        results = []
+        for name, start_after in (("ran", False), ("was-down", True)):
+            engine = Engine(f"sqlite:///{tmp_path / name}.db", clock=SystemClock())
+            seed(engine, {**config})
+            if start_after:
+                time.sleep(max(0.0, (deadline - datetime.now(UTC)).total_seconds()) + 1.5)
+            service = SchedulerService(engine, reconcile_every=60)
+            service.start(wait_for_lead=False)
+            try:
+                until(lambda e=engine: e.get("call", CALL_ID).state == "closed")  # type: ignore[misc]
+            finally:
+                service.stop()
+            results.append(outcome(engine))
+            engine.db.dispose()
+        assert results[0] == results[1]
+        assert [r[2] for r in results[1][-3:]] == ["close", "expire", "expire"]
+
+    def test_firing_twice_changes_nothing(self, live: Engine) -> None:
+        """A job fired again returns the first event and writes nothing."""
+        config, _, _ = soon_call(-5, -1)
+        config["opens_at"] = local(datetime.now(UTC) - timedelta(seconds=5))
+        seed(live, config)
+        service = SchedulerService(live)
+        jobs = plan(live)
+        assert [j.trigger for j in jobs] == ["open"]
+        first = service.fire(jobs[0])
+        again = service.fire(jobs[0])
+        assert first is not None
+        assert again is not None
+        assert (again.seq, again.replayed) == (first.seq, True)
+        assert len(list(live.events())) == first.seq
+
+
+class TestPlan:
+    def test_plan_follows_the_domain(self, world: World) -> None:
+        """Jobs are derived from the tables: opening, deadline in force, integration due dates."""
+        world.engine.create("call", actor="op.rossi", role="operator", payload=call_config())
+        assert [(j.trigger, j.run_at) for j in plan(world.engine)] == [
+            ("open", datetime(2022, 3, 1, 8, tzinfo=UTC))
+        ]
+        world.at(2022, 3, 1, 9)
+        world.engine.fire("call", CALL_ID, "open", actor="system", role="system")
+        world.at(2022, 12, 1)
+        proposal = world.submitted()
+        world.engine.fire(
+            "proposal",
+            proposal,
+            "request_integration",
+            actor="op.rossi",
+            role="operator",
+            payload={"reason": "x"},
+        )
+        jobs = {(j.kind, j.trigger): j for j in plan(world.engine)}
+        assert jobs["call", "close"].effective_at == datetime(
+            2023, 12, 31, 15, tzinfo=UTC
+        )  # extension in force
+        assert jobs["proposal", "lapse"].effective_at == datetime(2022, 12, 11, 0, tzinfo=UTC) - timedelta(
+            hours=1
+        )
+
+
+class TestOneScheduler:
+    def test_second_scheduler_on_sqlite_refuses(self, live: Engine, db_path: Path) -> None:
+        """On SQLite a second scheduler on the same file refuses to start, saying who holds it."""
+        first = SchedulerService(live)
+        first.start(wait_for_lead=False)
+        try:
+            other = Engine(f"sqlite:///{db_path}", clock=SystemClock())
+            with pytest.raises(AlreadyRunning, match=f"held by process {os.getpid()}"):
+                SchedulerService(other).start(wait_for_lead=False)
+            other.db.dispose()
+            result = subprocess.run(
+                [FILIERE, "--db", f"sqlite:///{db_path}", "scheduler", "run"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert result.returncode == 13
+            assert "another scheduler is running" in result.stderr
+        finally:
+            first.stop()
+
+    @pytest.mark.slow
+    def test_standby_takes_over_on_postgres(self, pg_url: str, pg_schema: dict[str, str]) -> None:
+        """Two real PostgreSQL processes: the standby leads once the leader is killed, and closes the call."""
+        url = f"{pg_url}?options={pg_schema['options'].replace('=', '%3D')}"
+        env = {**os.environ, "FILIERE_DATABASE_URL": url}
+        subprocess.run([FILIERE, "init"], env=env, check=True, capture_output=True, timeout=60)
+        run = [FILIERE, "--log-json", "scheduler", "run", "--reconcile-every", "1", "--health-every", "1"]
+        leader = subprocess.Popen(run, env=env, stderr=subprocess.PIPE, text=True)
+        lines: list[str] = []
+        _wait_for_line(leader, "scheduler leading", lines)
+        standby = subprocess.Popen(run, env=env, stderr=subprocess.PIPE, text=True)
+        try:
+            _wait_for_line(standby, "scheduler waiting for the lead", lines)
+            leader.send_signal(signal.SIGKILL)
+            leader.wait(timeout=10)
+            _wait_for_line(standby, "scheduler leading", lines)
+            from workflow.db import make_engine
+
+            engine = Engine(db=make_engine(pg_url, connect_args=pg_schema), clock=SystemClock())
+            config, _, _ = soon_call(1, 3)
+            seed(engine, config)
+            until(lambda: engine.get("call", CALL_ID).state == "closed", seconds=20)
+            assert engine.history("call", CALL_ID)[-1].actor == "system"
+            engine.db.dispose()
+        finally:
+            standby.send_signal(signal.SIGTERM)
+            code = standby.wait(timeout=20)
+            leader.kill()
+            leader.wait()
+            for process in (leader, standby):
+                assert process.stderr is not None
+                process.stderr.close()
+        assert code == 0  # a clean shutdown on SIGTERM
+
+
+def _wait_for_line(process: subprocess.Popen[str], event: str, seen: list[str]) -> None:
+    """Read a process's JSON log lines until one has ``event``."""
+    assert process.stderr is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            pytest.fail(f"process ended before {event!r}: {seen[-5:]}")
+        seen.append(line)
+        try:
+            if json.loads(line).get("event") == event:
+                return
+        except ValueError:
+            continue
+    pytest.fail(f"no {event!r} within 30 s")

@@ -274,3 +274,25 @@ def _wait_for_line(process: subprocess.Popen[str], event: str, seen: list[str]) 
         except ValueError:
             continue
     pytest.fail(f"no {event!r} within 30 s")
+
+
+class TestMeasurePlan:
+    def test_measure_windows(self, world: World) -> None:
+        """Planned measures open with their window; open ones close after its end, if it has one."""
+        from tests.factories import measure_config
+
+        world.engine.create("measure", actor="op.rossi", role="operator", payload=measure_config())
+        world.engine.create(
+            "measure", actor="op.rossi", role="operator", payload=measure_config("rafforzamento-filiere-2024")
+        )
+        jobs = {(j.entity_id, j.trigger): j for j in plan(world.engine)}
+        assert jobs["FILIERE-2022", "open"].run_at == datetime(2022, 9, 5, 9, tzinfo=UTC)
+        assert jobs["FILIERE-2024", "open"].run_at == datetime(2024, 3, 28, 14, tzinfo=UTC)
+        world.at(2024, 3, 28, 16)
+        for code in ("FILIERE-2022", "FILIERE-2024"):
+            world.engine.fire("measure", code, "open", actor="system", role="system")
+        jobs = {(j.entity_id, j.trigger): j for j in plan(world.engine)}
+        assert set(jobs) == {("FILIERE-2022", "close")}
+        closing = jobs["FILIERE-2022", "close"]
+        assert closing.effective_at == datetime(2022, 10, 17, 15, tzinfo=UTC)
+        assert closing.run_at - closing.effective_at == timedelta(milliseconds=1)

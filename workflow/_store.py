@@ -24,7 +24,8 @@ from workflow.models import CHAIN_HEAD, COUNTER, ENTITY, EVENT, LIST_ENTRY, LIST
 class StoredEvent:
     """An event as committed: what :meth:`workflow.Engine.fire` returns.
 
-    ``replayed`` is true when an idempotent retry returned an earlier event.
+    ``replayed`` is true when an idempotent retry returned an earlier event;
+    ``dry_run`` when the event was computed and rolled back (nothing written).
     """
 
     seq: int
@@ -45,6 +46,7 @@ class StoredEvent:
     prev_hash: str
     hash: str
     replayed: bool = False
+    dry_run: bool = False
 
     def hashed_fields(self) -> dict[str, Any]:
         """The fields the hash covers, in canonical form."""
@@ -70,6 +72,10 @@ class StoredEvent:
     def to_json(self) -> dict[str, Any]:
         """The event as a JSON object: the hashed fields plus its hash."""
         return {**self.hashed_fields(), "hash": self.hash}
+
+    def report(self) -> dict[str, Any]:
+        """The event for people and scripts: ``to_json`` plus whether it was replayed or a dry run."""
+        return {**self.to_json(), "replayed": self.replayed, "dry_run": self.dry_run}
 
 
 def event_from_row(row: Any, *, replayed: bool = False) -> StoredEvent:

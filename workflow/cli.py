@@ -34,19 +34,115 @@ EXIT_CODES = {
     "audit chain broken": 12,
     "another scheduler is running": 13,
     "scheduler lost the lead": 14,
+    "batch had failures": 15,
 }
 
 
 class _Ctx:
-    def __init__(self, db: str | None, debug: bool) -> None:
+    def __init__(self, db: str | None, debug: bool, now: str | None = None) -> None:
         self.db = db
         self.debug = debug
+        self.now = now
+        self.as_json = False
+        self.simulated_at: str | None = None
+        self.engine: Any = None
+
+
+SIMULATION_KEY = "simulation"
+
+
+def engine_of(state: _Ctx) -> Any:
+    """The engine of this invocation; ``--now`` only on a database created as a simulation."""
+    if state.engine is not None:
+        return state.engine
+    from handlers.timeutil import ROME
+    from workflow.clock import SimulatedClock
+    from workflow.engine import Engine
+    from workflow.errors import ConfigurationError
+    from workflow.schema import read_meta
+
+    engine = Engine(state.db)
+    simulation = read_meta(engine.db, SIMULATION_KEY) == "true"
+    if state.now is not None and not simulation:
+        raise ConfigurationError(
+            "--now", "clock", "this database is not a simulation: its clock cannot be set"
+        )
+    if simulation:
+        engine.clock = SimulatedClock(_simulated_time(engine, state.now))
+        state.simulated_at = engine.clock.now().astimezone(ROME).isoformat()
+    state.engine = engine
+    return engine
+
+
+def _simulated_time(engine: Any, wanted: str | None) -> Any:
+    """A simulation's clock only moves forward; without --now it stays where it was last set."""
+    from handlers.timeutil import from_json, to_json
+    from workflow.errors import ConfigurationError
+    from workflow.schema import read_meta, write_meta
+
+    last = read_meta(engine.db, "simulated_now")
+    if wanted is None:
+        if last is None:
+            raise ConfigurationError("--now", "clock", "this simulation has no time yet: give --now")
+        return from_json(last)
+    moment = parse_moment(wanted)
+    if last is not None and moment < from_json(last):
+        raise ConfigurationError(
+            "--now", "clock", f"a simulation's clock only moves forward (it is at {last})"
+        )
+    write_meta(engine.db, "simulated_now", to_json(moment))
+    return moment
 
 
 def _engine(state: _Ctx, **kwargs: Any) -> Any:
-    from workflow.engine import Engine
+    return engine_of(state)
 
-    return Engine(state.db, **kwargs)
+
+def parse_moment(text: str) -> Any:
+    """An ISO date-time; without an offset it is read in Europe/Rome."""
+    from datetime import datetime
+
+    from handlers.timeutil import ROME
+    from workflow.errors import InvalidInput
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidInput("time", f"{text!r} is not an ISO date-time") from exc
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=ROME)
+
+
+def emit(state: _Ctx, document: dict[str, Any], text: str) -> None:
+    """Print one result: a JSON document with --json, else text; a simulation says so each time."""
+    if state.as_json:
+        if state.simulated_at is not None:
+            document = {**document, "simulation": True, "simulated_now": state.simulated_at}
+        click.echo(json.dumps(document, ensure_ascii=False, default=str, sort_keys=True))
+        return
+    if state.simulated_at is not None:
+        text = f"[SIMULATION, clock at {state.simulated_at}] {text}"
+    click.echo(text)
+
+
+def json_option(function: F) -> F:
+    """``--json`` on a command: one JSON document per result (JSON lines for streams)."""
+
+    def remember(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+        state = ctx.find_object(_Ctx)
+        if value and state is not None:
+            state.as_json = True
+        return value
+
+    decorate = click.option(
+        "--json",
+        "json_output",
+        is_flag=True,
+        expose_value=False,
+        callback=remember,
+        is_eager=True,
+        help="Machine-readable output.",
+    )
+    return decorate(function)
 
 
 def _guarded(function: F) -> F:
@@ -73,10 +169,11 @@ def _guarded(function: F) -> F:
 @click.option("--db", envvar="FILIERE_DATABASE_URL", help="Database URL (default: sqlite:///filiere.db).")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.option("--log-json/--log-console", default=None, help="Log format (default: console on a terminal).")
+@click.option("--now", help="Set the clock (only on a database created with `init --simulation`).")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None, debug: bool, log_json: bool | None) -> None:
+def cli(ctx: click.Context, db: str | None, debug: bool, log_json: bool | None, now: str | None) -> None:
     """Filiere: a workflow engine for public funding calls."""
-    ctx.obj = _Ctx(db, debug)
+    ctx.obj = _Ctx(db, debug, now)
     if ctx.invoked_subcommand not in (None, "diagram"):
         from workflow.logconfig import configure
 
@@ -84,12 +181,42 @@ def cli(ctx: click.Context, db: str | None, debug: bool, log_json: bool | None) 
 
 
 @cli.command()
+@click.option(
+    "--simulation", is_flag=True, help="Mark the database as a simulation: --now may set its clock."
+)
+@json_option
 @click.pass_obj
 @_guarded
-def init(state: _Ctx) -> None:
-    """Create the database schema (idempotent)."""
-    engine = _engine(state)
-    click.echo(f"database ready: {engine.db.url.render_as_string(hide_password=True)}")
+def init(state: _Ctx, simulation: bool) -> None:
+    """Create or migrate the database to the latest schema (idempotent)."""
+    from workflow.engine import Engine
+    from workflow.schema import HEAD, read_meta, write_meta
+
+    engine = Engine(state.db)
+    if state.now is not None and not simulation and read_meta(engine.db, SIMULATION_KEY) != "true":
+        from workflow.errors import ConfigurationError
+
+        raise ConfigurationError(
+            "--now", "clock", "this database is not a simulation: its clock cannot be set"
+        )
+    if simulation:
+        if (
+            next(iter(engine.events(limit=1)), None) is not None
+            and read_meta(engine.db, SIMULATION_KEY) != "true"
+        ):
+            from workflow.errors import ConfigurationError
+
+            raise ConfigurationError(
+                "--simulation", "database", "a database with real events cannot become a simulation"
+            )
+        write_meta(engine.db, SIMULATION_KEY, "true")
+    url = engine.db.url.render_as_string(hide_password=True)
+    is_simulation = read_meta(engine.db, SIMULATION_KEY) == "true"
+    emit(
+        state,
+        {"database": url, "schema": HEAD, "simulation": is_simulation},
+        f"database ready: {url} (schema {HEAD}{', simulation' if is_simulation else ''})",
+    )
 
 
 @cli.command()
@@ -139,16 +266,16 @@ def audit() -> None:
 
 @audit.command()
 @click.option("--head", "head_hash", help="A head hash you kept earlier: detects a cut tail.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON document.")
+@json_option
 @click.pass_obj
 @_guarded
-def verify(state: _Ctx, head_hash: str | None, as_json: bool) -> None:
+def verify(state: _Ctx, head_hash: str | None) -> None:
     """Check the whole hash chain; report the first bad sequence number."""
     from workflow.audit import verify_chain
     from workflow.db import make_engine
 
     report = verify_chain(make_engine(state.db), head_hash=head_hash)
-    if as_json:
+    if state.as_json:
         click.echo(json.dumps(report.to_json(), sort_keys=True))
     elif report.ok:
         click.echo(f"chain ok: {report.events} events, head {report.head_seq} {report.head_hash}")
@@ -195,16 +322,16 @@ def scheduler_run(state: _Ctx, reconcile_every: float, health_every: float) -> N
 
 
 @scheduler_group.command("plan")
-@click.option("--json", "as_json", is_flag=True, help="JSON lines.")
+@json_option
 @click.pass_obj
 @_guarded
-def scheduler_plan(state: _Ctx, as_json: bool) -> None:
+def scheduler_plan(state: _Ctx) -> None:
     """Show the jobs the database asks for now (what a running scheduler holds)."""
     from handlers.timeutil import for_people, to_json
     from scheduler.plan import plan
 
     for job in sorted(plan(_engine(state)), key=lambda j: j.run_at):
-        if as_json:
+        if state.as_json:
             click.echo(
                 json.dumps(
                     {
@@ -218,6 +345,10 @@ def scheduler_plan(state: _Ctx, as_json: bool) -> None:
             )
         else:
             click.echo(f"{for_people(job.run_at)}  {job.trigger} {job.kind} {job.entity_id}")
+
+
+def _register_operator_commands() -> None:
+    import workflow.cli_ops  # noqa: F401 - its commands attach themselves to `cli`
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -236,6 +367,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     return 0
 
+
+_register_operator_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

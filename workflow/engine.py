@@ -70,6 +70,14 @@ ID_PREFIXES = {
 }
 
 
+class _DryRun(Exception):  # control flow only: it never leaves the engine
+    """Carries the computed event out of a transaction that must roll back."""
+
+    def __init__(self, event: Event) -> None:
+        super().__init__("dry run")
+        self.event = event
+
+
 class AlreadyExists(ConflictError):
     """An entity with that kind and id exists already."""
 
@@ -115,11 +123,15 @@ class Engine:
         idempotency_key: str | None = None,
         expected_version: int | None = None,
         effective_at: datetime | None = None,
+        dry_run: bool = False,
     ) -> Event:
         """Fire ``trigger`` on an entity and return the event it committed.
 
         ``trigger="create"`` brings a new entity into its initial state;
-        ``entity_id`` may then be ``None`` to have one generated.
+        ``entity_id`` may then be ``None`` to have one generated. With
+        ``dry_run`` everything runs (roles, guards, handlers, follow-ups) and is
+        rolled back: the event that would be committed is returned, nothing is
+        written, logged or announced.
 
         Raises:
             InvalidInput: a malformed argument or payload field.
@@ -142,6 +154,10 @@ class Engine:
         try:
             with self.db.begin() as connection:
                 event = self._fire_locked(connection, request)
+                if dry_run:
+                    raise _DryRun(event)
+        except _DryRun as rolled_back:
+            return replace(rolled_back.event, dry_run=True)
         except IntegrityError as exc:
             event = self._after_integrity_error(exc, request)
         except OperationalError as exc:
@@ -251,9 +267,14 @@ class Engine:
                 "trigger", f"{bound.definition.name} has no trigger {trigger!r} (triggers: {triggers})"
             )
         try:
-            return validate(model, payload)
+            clean = validate(model, payload)
         except InvalidPayload as exc:
             raise InvalidInput(exc.field, exc.reason) from exc
+        try:
+            dumps(clean)
+        except TypeError as exc:  # a float (or worse) in a free-form part of the payload
+            raise InvalidInput("payload", str(exc)) from exc
+        return clean
 
     def _fire_locked(self, connection: Connection, request: _Request) -> Event:
         head = _store.lock_head(connection)

@@ -394,3 +394,31 @@ class TestArguments:
         finally:
             holder.rollback()
             holder.close()
+
+
+class TestDryRun:
+    def test_dry_run_writes_nothing(self, world: World, draft: str) -> None:
+        """A dry run returns the event that would be committed and writes nothing, not even a number."""
+        tally = counts(world.engine)
+        heard: list[object] = []
+        world.engine.subscribe(heard.append)
+        event = world.engine.fire(
+            "proposal", draft, "submit", actor="capofila.alfa", role="applicant", dry_run=True
+        )
+        assert (event.dry_run, event.to_state) == (True, "submitted")
+        assert event.payload["effects"]["receipt"]["protocol"] == "MI-FILIERE-2022-000001"
+        assert counts(world.engine) == tally
+        assert heard == []
+        assert protocol_counter(world.engine) is None
+        assert (
+            world.engine.fire("proposal", draft, "submit", actor="capofila.alfa", role="applicant").seq
+            == event.seq
+        )
+
+    def test_dry_run_refusals_are_the_real_ones(self, world: World, draft: str) -> None:
+        """A dry run refuses exactly as the real fire would."""
+        world.at(2028, 1, 1)
+        with pytest.raises(GuardRefused, match="deadline_not_passed"):
+            world.engine.fire(
+                "proposal", draft, "submit", actor="capofila.alfa", role="applicant", dry_run=True
+            )

@@ -69,13 +69,6 @@ def guard_proposals_evaluated(ctx: Context) -> Refusal | None:
     )
 
 
-def guard_act_given(ctx: Context) -> Refusal | None:
-    """An approval needs the act's number."""
-    if str(ctx.data.get("act", "")).strip():
-        return None
-    return Refusal("act_given", "the decree has no act number", {})
-
-
 def create(ctx: Context) -> Outcome:
     """Prepare the decree."""
     return Outcome(changes=dict(ctx.payload), parent_id=ctx.payload["call_id"])

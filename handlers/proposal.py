@@ -36,9 +36,9 @@ class Draft(Payload):
 
 
 class RequestIntegration(Payload):
-    """A *soccorso istruttorio*: what is missing and by when."""
+    """A *soccorso istruttorio*: what is missing (checked by the reason_given guard) and by when."""
 
-    reason: Name
+    reason: Annotated[str, Field(max_length=2000)]
     due: LocalTime | None = None
 
 

@@ -18,6 +18,6 @@ DECREE = MachineDefinition(
     create_guards=("call_exists",),
     transitions=(
         arrow("amend", "draft", "=", ("director", "operator"), ("proposals_evaluated",)),
-        arrow("approve", "draft", "approved", "director", ("proposals_evaluated", "act_given")),
+        arrow("approve", "draft", "approved", "director", ("proposals_evaluated",)),
     ),
 )

@@ -317,6 +317,21 @@ class TestIntegration:
         )
         assert error.guard == "due_in_future"
 
+    def test_integration_needs_a_reason(self, call: World) -> None:
+        """An integration request must say what is missing."""
+        proposal = call.submitted()
+        error = refusal(
+            lambda: call.engine.fire(
+                "proposal",
+                proposal,
+                "request_integration",
+                actor="op.rossi",
+                role="operator",
+                payload={"reason": "  "},
+            )
+        )
+        assert error.guard == "reason_given"
+
     def test_inadmissible_needs_a_reason(self, call: World) -> None:
         """Declaring a proposal inadmissible needs a reason."""
         proposal = call.submitted()

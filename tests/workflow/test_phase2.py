@@ -470,17 +470,21 @@ class TestFirstCome:
 
         def fund(engine: Engine, application: str) -> None:
             barrier.wait()
-            for _ in range(20):  # retry in protocol order until funded or refused for money
+            for _ in range(3000):  # wait for the earlier protocols: funded, refused for money, or closed
                 try:
                     engine.fire("application", application, "fund", actor="dir.verdi", role="director")
                     outcomes.append("funded")
                     return
                 except GuardRefused as exc:
                     if exc.guard == "budget_left":
+                        engine.fire("application", application, "shelve", actor="dir.verdi", role="director")
                         outcomes.append("no money")
                         return
                 except TransitionNotAllowed:
                     outcomes.append("not allowed")
+                    return
+                if engine.get("measure", p2.code).state == "closed":
+                    outcomes.append("exhausted before its turn")
                     return
                 threading.Event().wait(0.01)
             outcomes.append("gave up")

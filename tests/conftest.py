@@ -109,3 +109,13 @@ def _contract_world(
     engine = request.getfixturevalue("pg_engine")
     schema = request.getfixturevalue("pg_schema")
     return World(engine=engine, clock=clock, path="", url=PG_URL, connect_args=schema)
+
+
+@pytest.fixture(name="demo_source", scope="session")
+def _demo_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's database (both phases, 83 events), built once; copy it before changing it."""
+    from workflow.demo import run_demo
+
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    assert run_demo(path, echo=lambda *_: None)
+    return path

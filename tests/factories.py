@@ -167,6 +167,17 @@ class World:
         )
         return proposal
 
+    def decree(self, proposal_ids: list[str], act: str = "d.d.u.o. n. 1") -> str:
+        """A director's decree listing ``proposal_ids``, approved now; return its id."""
+        decree = self.engine.create(
+            "decree",
+            actor="dir.verdi",
+            role="director",
+            payload={"call_id": CALL_ID, "act": act, "proposal_ids": proposal_ids},
+        )
+        self.engine.fire("decree", decree.entity_id, "approve", actor="dir.verdi", role="director")
+        return decree.entity_id
+
 
 def _exists(engine: Engine, kind: str, entity_id: str) -> bool:
     from workflow.errors import NotFound

@@ -15,14 +15,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import Engine, select
 
 from workflow.canonical import GENESIS, HASHED_FIELDS, chain_hash, event_bytes, timestamp
-from workflow.db import reading
-from workflow.models import CHAIN_HEAD, EVENT
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,26 +67,29 @@ class ChainChecker:
         """Whether a break was found."""
         return self.first_bad_seq is not None
 
-    def check(self, event: Mapping[str, Any]) -> None:
-        """Check one event (its hashed fields in canonical form, plus ``hash``)."""
+    def check(self, event: Mapping[str, Any], canonical: bytes | None = None) -> None:
+        """Check one event (its hashed fields in canonical form, plus ``hash``).
+
+        ``canonical`` is the event's canonical bytes when the caller already
+        holds them (an export's line less its hash member), saving a re-dump.
+        """
         self.count += 1
         seq = int(event["seq"])
         expected = self.last_seq + 1
         if seq != expected:
             what = "deleted" if seq > expected else "duplicated or reordered"
-            self._fail(expected, f"sequence jumps from {self.last_seq} to {seq} ({what})")
+            self.fail(expected, f"sequence jumps from {self.last_seq} to {seq} ({what})")
         elif event["prev_hash"] != self.last_hash:
-            self._fail(
-                seq, f"prev_hash does not match event {self.last_seq} (inserted, deleted or reordered)"
-            )
-        elif chain_hash(self.last_hash, event_bytes(event)) != event["hash"]:
-            self._fail(seq, "hash does not match the event's content (altered)")
+            self.fail(seq, f"prev_hash does not match event {self.last_seq} (inserted, deleted or reordered)")
+        elif chain_hash(self.last_hash, canonical or event_bytes(event)) != event["hash"]:
+            self.fail(seq, "hash does not match the event's content (altered)")
         self.last_seq = seq
         self.last_hash = str(event["hash"])
         if self.last_hash == self.kept_hash:
             self.kept_found = True
 
-    def _fail(self, seq: int, problem: str) -> None:
+    def fail(self, seq: int, problem: str) -> None:
+        """Record a break at ``seq`` (only the first one is kept)."""
         if self.first_bad_seq is None:
             self.first_bad_seq = seq
             self.problem = f"event {seq}: {problem}"
@@ -94,13 +97,14 @@ class ChainChecker:
     def report(self, head: tuple[int, str] | None = None) -> ChainReport:
         """The verdict; ``head`` is the stored chain head (last seq, last hash), if any."""
         if not self.broken and head is not None and head != (self.last_seq, self.last_hash):
-            self._fail(
+            self.fail(
                 min(head[0], self.last_seq + 1),
-                f"chain ends at {self.last_seq} but chain_head says {head[0]} (tail cut or head altered)",
+                f"chain ends at {self.last_seq} but its recorded head says {head[0]}"
+                " (tail cut or head altered)",
             )
         if not self.broken and not self.kept_found:
             kept = str(self.kept_hash)
-            self._fail(self.last_seq + 1, f"the kept head hash {kept[:16]}… is not in the chain (tail cut)")
+            self.fail(self.last_seq + 1, f"the kept head hash {kept[:16]}… is not in the chain (tail cut)")
         return ChainReport(
             ok=not self.broken,
             events=self.count,
@@ -138,6 +142,13 @@ def verify_chain(db: Engine, *, head_hash: str | None = None) -> ChainReport:
         head_hash: a hash the auditor kept (e.g. from an earlier export): the
             chain must contain it, so a cut tail is detected.
     """
+    # The database modules are imported here, not above: checking an export needs none of them
+    # (and SQLAlchemy alone is ~25 MB of the verifier's memory).
+    from sqlalchemy import select
+
+    from workflow.db import reading
+    from workflow.models import CHAIN_HEAD, EVENT
+
     with reading(db) as connection:
         head_row = connection.execute(select(CHAIN_HEAD.c.seq, CHAIN_HEAD.c.hash)).first()
         rows = connection.execution_options(yield_per=1000).execute(select(EVENT).order_by(EVENT.c.seq))

@@ -64,7 +64,10 @@ def timestamp(moment: datetime) -> str:
     """The canonical text of an instant: UTC, microseconds, ``Z``."""
     if moment.tzinfo is None:
         raise ValueError("naive datetimes are not allowed in events")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    # isoformat is ~5x faster than strftime, and verify formats two per event.
+    return moment.isoformat(timespec="microseconds")[:26] + "Z"
 
 
 def event_bytes(fields: Mapping[str, Any]) -> bytes:

@@ -266,21 +266,30 @@ def audit() -> None:
 
 @audit.command()
 @click.option("--head", "head_hash", help="A head hash you kept earlier: detects a cut tail.")
+@click.option(
+    "--file", "path", type=click.Path(exists=True, dir_okay=False), help="Verify an export, not the database."
+)
 @json_option
 @click.pass_obj
 @_guarded
-def verify(state: _Ctx, head_hash: str | None) -> None:
+def verify(state: _Ctx, head_hash: str | None, path: str | None) -> None:
     """Check the whole hash chain; report the first bad sequence number."""
     from workflow.audit import verify_chain
-    from workflow.db import make_engine
+    from workflow.export import verify_file
+    from workflow.schema import open_existing
 
-    report = verify_chain(make_engine(state.db), head_hash=head_hash)
+    report = (
+        verify_file(path, head_hash=head_hash)
+        if path
+        else verify_chain(open_existing(state.db), head_hash=head_hash)
+    )
     if state.as_json:
         click.echo(json.dumps(report.to_json(), sort_keys=True))
     elif report.ok:
         click.echo(f"chain ok: {report.events} events, head {report.head_seq} {report.head_hash}")
     else:
-        click.echo(f"chain BROKEN at event {report.first_bad_seq}: {report.problem}")
+        where = f"event {report.first_bad_seq}"
+        click.echo(f"chain BROKEN at {where}: {str(report.problem).removeprefix(where + ': ')}")
     sys.exit(0 if report.ok else EXIT_CODES["audit chain broken"])
 
 
@@ -348,7 +357,9 @@ def scheduler_plan(state: _Ctx) -> None:
 
 
 def _register_operator_commands() -> None:
-    import workflow.cli_ops  # noqa: F401 - its commands attach themselves to `cli`
+    # Their commands attach themselves to `cli` and to `audit` on import.
+    import workflow.cli_audit
+    import workflow.cli_ops  # noqa: F401
 
 
 def main(argv: Sequence[str] | None = None) -> int:

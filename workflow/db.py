@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from workflow.errors import DatabaseUnavailable
 
@@ -25,8 +25,14 @@ _BUSY_TIMEOUT_MS = 30_000
 
 
 def resolve_url(url: str | None = None) -> str:
-    """The database URL: the argument, else ``FILIERE_DATABASE_URL``, else ``./filiere.db``."""
+    """The database URL: the argument, else ``FILIERE_DATABASE_URL``, else ``./filiere.db``.
+
+    A plain path (no ``scheme://``) names a SQLite file: operators type
+    ``--db filiere.db`` far more often than the URL.
+    """
     chosen = url or os.environ.get(URL_VARIABLE) or DEFAULT_URL
+    if "://" not in chosen:
+        chosen = sqlite_url(chosen)
     if chosen.startswith("postgresql://"):
         chosen = "postgresql+psycopg://" + chosen.removeprefix("postgresql://")
     return chosen
@@ -47,7 +53,10 @@ def make_engine(url: str | None = None, **options: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _begin_immediate)
         return engine
-    return create_engine(resolved, pool_pre_ping=True, **options)
+    try:
+        return create_engine(resolved, pool_pre_ping=True, **options)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise DatabaseUnavailable(f"not a database URL Filiere can open: {resolved!r}") from exc
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

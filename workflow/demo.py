@@ -137,7 +137,7 @@ def run_demo(path: str | Path, echo: Echo = print) -> bool:
     finally:
         engine.db.dispose()
     report = verify_chain(Engine(f"sqlite:///{target}", clock=clock).db)
-    verdict = "ok" if report.ok else f"BROKEN at {report.first_bad_seq}: {report.problem}"
+    verdict = "ok" if report.ok else f"BROKEN: {report.problem}"
     echo(f"\naudit verify: chain {verdict}; {report.events} events, head hash {report.head_hash}")
     echo(f"Inspect it yourself: filiere --db sqlite:///{target} audit verify")
     return bool(report.ok)

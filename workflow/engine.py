@@ -245,6 +245,12 @@ class Engine:
         with reading(self.db) as connection:
             return list(_store.TxReader(connection).find(kind, parent_id=parent_id, state=state))
 
+    def as_of(self, moment: datetime) -> Any:
+        """Every entity and list as they were at ``moment``, rebuilt from the log (a ``ReplayResult``)."""
+        from workflow.replay import as_of
+
+        return as_of(self.db, moment)
+
     def definition(self, kind: str) -> MachineDefinition:
         """The machine definition of ``kind``."""
         return self._bound(kind).definition

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterable
 from contextlib import suppress
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
@@ -91,3 +92,26 @@ def write_meta(db: Engine, key: str, value: str) -> None:
     with db.begin() as connection:
         connection.execute(META.delete().where(META.c.key == key))
         connection.execute(insert(META).values(key=key, value=value))
+
+
+def open_existing(url: str | None) -> Engine:
+    """Open a database that already holds Filiere's schema, for reading (the auditor's tools).
+
+    Unlike :class:`workflow.engine.Engine`, which creates and migrates what it
+    opens, an audit must never create an empty database where the operator
+    mistyped a path and then report "0 events, chain ok".
+    """
+    from sqlalchemy.engine import make_url
+
+    from workflow.db import make_engine, resolve_url
+    from workflow.errors import DatabaseUnavailable
+
+    resolved = resolve_url(url)
+    if resolved.startswith("sqlite"):
+        path = make_url(resolved).database
+        if not path or not Path(path).is_file():
+            raise DatabaseUnavailable(f"no database file at {path!r}")
+    db = make_engine(resolved)
+    if current_revision(db) is None:
+        raise DatabaseUnavailable(f"{resolved} holds no Filiere schema (run `filiere init`)")
+    return db

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from tests.factories import CALL_ID, World
+from tests.factories import World
 from workflow.audit import ChainReport, verify_chain
 from workflow.canonical import GENESIS
 
@@ -18,13 +18,7 @@ def _history(world: World) -> World:
     world.at(2022, 9, 10, 11)
     listed = world.evaluated()
     world.submitted("capofila.beta")
-    decree = world.engine.create(
-        "decree",
-        actor="dir.verdi",
-        role="director",
-        payload={"call_id": CALL_ID, "act": "d.d.u.o. n. 1", "proposal_ids": [listed]},
-    )
-    world.engine.fire("decree", decree.entity_id, "approve", actor="dir.verdi", role="director")
+    world.decree([listed])
     return world
 
 

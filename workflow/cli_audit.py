@@ -1,0 +1,118 @@
+"""The auditor's commands of ``filiere audit``: export, replay and as-of (verify is in ``cli``).
+
+They read the database (or an export) and never write to it; a replay that
+finds an illegal event or a divergence exits with the code of a broken chain,
+so a script can tell "proven" from "not proven" without parsing the report.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from workflow.cli import EXIT_CODES, _Ctx, _guarded, audit, emit, json_option, parse_moment
+
+
+@audit.command("export")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The JSON-lines file to write.")
+@json_option
+@click.pass_obj
+@_guarded
+def audit_export(state: _Ctx, out: str) -> None:
+    """Write every event in order (canonical JSON lines) and a manifest with the head hash."""
+    from workflow.export import export_events, manifest_path
+    from workflow.schema import open_existing
+
+    db = open_existing(state.db)
+    if sys.stderr.isatty() and not state.as_json:
+        with click.progressbar(length=_event_count(db), label="export", file=sys.stderr) as bar:
+            manifest = export_events(db, out, bar.update)
+    else:
+        manifest = export_events(db, out)
+    summary = {k: manifest[k] for k in ("events", "head_seq", "head_hash")}
+    emit(
+        state,
+        {**summary, "file": out, "manifest": str(manifest_path(out))},
+        f"exported {manifest['events']} events to {out}; head {manifest['head_seq']} {manifest['head_hash']}",
+    )
+
+
+def _event_count(db: Any) -> int:
+    from workflow.audit import verify_chain
+
+    return int(verify_chain(db).events)
+
+
+@audit.command("replay")
+@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False), help="Replay an export.")
+@click.option("--until", "until_seq", type=int, help="Stop after this sequence number.")
+@click.option("--as-of", "as_of", help="Stop at this moment (ISO; Europe/Rome without an offset).")
+@json_option
+@click.pass_obj
+@_guarded
+def audit_replay(state: _Ctx, path: str | None, until_seq: int | None, as_of: str | None) -> None:
+    """Rebuild everything from the events, judge each step, compare with the live tables."""
+    from workflow.export import read_events, read_manifest
+    from workflow.replay import canonical_events, compare, replay, stored_definitions
+    from workflow.schema import open_existing
+
+    moment = parse_moment(as_of) if as_of else None
+    if path:
+        manifest = read_manifest(path) or {}
+        events: Any = (e for e in read_events(path) if _within(e, until_seq, moment))
+        result = replay(events, manifest.get("definitions", {}))
+    else:
+        db = open_existing(state.db)
+        result = replay(canonical_events(db, until_seq=until_seq, as_of=moment), stored_definitions(db))
+        if until_seq is None and moment is None:
+            compare(db, result)
+    emit(state, result.to_json(), result.text())
+    if not result.ok:
+        sys.exit(EXIT_CODES["audit chain broken"])
+
+
+def _within(event: dict[str, Any], until_seq: int | None, moment: Any) -> bool:
+    from workflow.replay import _parse_time
+
+    if until_seq is not None and int(event["seq"]) > until_seq:
+        return False
+    return moment is None or _parse_time(event["occurred_at"]) <= moment
+
+
+@audit.command("as-of")
+@click.argument("moment")
+@click.option("--kind", help="Only entities of this kind.")
+@click.option("--id", "entity_id", help="Only this entity.")
+@json_option
+@click.pass_obj
+@_guarded
+def audit_as_of(state: _Ctx, moment: str, kind: str | None, entity_id: str | None) -> None:
+    """The state of every entity (and of the lists) at a moment, rebuilt from the log."""
+    from workflow.replay import as_of
+    from workflow.schema import open_existing
+
+    result = as_of(open_existing(state.db), parse_moment(moment))
+    chosen = [
+        e
+        for e in result.entities.values()
+        if (kind is None or e.kind == kind) and (entity_id is None or e.id == entity_id)
+    ]
+    document = {
+        "as_of": parse_moment(moment).isoformat(),
+        "last_seq": result.last_seq,
+        "entities": [
+            {"kind": e.kind, "id": e.id, "state": e.state, "version": e.version, "data": e.data}
+            for e in chosen
+        ],
+        "lists": result.lists,
+    }
+    emit(
+        state,
+        document,
+        "\n".join(
+            [f"as of {document['as_of']} (through event {result.last_seq}):"]
+            + [f"  {e.kind} {e.id}: {e.state} (version {e.version})" for e in chosen]
+        ),
+    )

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select
 from sqlalchemy import Engine as SAEngine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
@@ -458,25 +458,22 @@ class _Step:
         encoded = dumps(data).decode()
         if current is None:
             version = 1
-            self.connection.execute(
-                insert(ENTITY).values(
-                    kind=kind,
-                    id=entity_id,
-                    state=dest,
-                    version=1,
-                    parent_id=outcome.parent_id,
-                    data=encoded,
-                    created_at=self.now,
-                    updated_at=self.now,
-                )
+            _store.insert_entity(
+                self.connection,
+                {
+                    "kind": kind,
+                    "id": entity_id,
+                    "state": dest,
+                    "version": 1,
+                    "parent_id": outcome.parent_id,
+                    "data": encoded,
+                    "created_at": self.now,
+                    "updated_at": self.now,
+                },
             )
         else:
             version = current.version + 1
-            changed = self.connection.execute(
-                update(ENTITY)
-                .where(ENTITY.c.kind == kind, ENTITY.c.id == entity_id, ENTITY.c.version == current.version)
-                .values(state=dest, version=version, data=encoded, updated_at=self.now)
-            ).rowcount
+            changed = _store.update_entity(self.connection, current, dest, encoded, self.now)
             if changed != 1:  # pragma: no cover - the row lock makes this a last line of defence
                 raise VersionConflict(kind, entity_id, current.version, current.version + 1)
         if outcome.list_version is not None:

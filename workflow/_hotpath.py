@@ -1,0 +1,129 @@
+"""The five statements every fire runs, sent to the driver directly.
+
+Through SQLAlchemy each statement costs ~50-70 µs of Python before the driver
+sees it (execution context, result set-up, type processing): six of them were
+more than the SQLite commit itself (``bench/durable_fire.py``, issue 9). These
+run on the very DBAPI connection of the engine's transaction, so they are in
+that transaction; driver errors are wrapped as SQLAlchemy's own (an
+``IntegrityError`` stays an ``IntegrityError``), so the engine's handling does
+not change. Only fixed statements on the engine's own tables live here; every
+other query stays on SQLAlchemy Core.
+
+Times are bound as each backend stores them through ``UTCDateTime``: naive UTC
+text on SQLite (SQLAlchemy's own format), aware datetimes on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
+
+from handlers.base import Snapshot
+from workflow.canonical import HASHED_FIELDS
+
+#: Every column of ``event``: the hashed fields, the request's digest, the hash.
+EVENT_COLUMNS = (*HASHED_FIELDS, "request_hash", "hash")
+
+
+@cache
+def _sql(dialect: str) -> dict[str, str]:
+    """The statements in the driver's own parameter style, with row locks where they exist."""
+    pg = dialect == "postgresql"
+
+    def mark(name: str) -> str:
+        return f"%({name})s" if pg else f":{name}"
+
+    lock = " FOR UPDATE" if pg else ""  # SQLite: BEGIN IMMEDIATE already holds the write lock
+    return {
+        "head": f"SELECT seq, hash FROM chain_head WHERE id = 1{lock}",
+        "entity": (
+            "SELECT kind, id, state, version, data, parent_id FROM entity"
+            f" WHERE kind = {mark('k')} AND id = {mark('i')}{lock}"
+        ),
+        "update": (
+            f"UPDATE entity SET state = {mark('st')}, version = {mark('nv')}, data = {mark('d')},"
+            f" updated_at = {mark('u')}"
+            f" WHERE kind = {mark('k')} AND id = {mark('i')} AND version = {mark('v')}"
+        ),
+        "event": (
+            f"INSERT INTO event ({', '.join(_quoted(c) for c in EVENT_COLUMNS)})"
+            f" VALUES ({', '.join(mark(c) for c in EVENT_COLUMNS)})"
+        ),
+        "move": f"UPDATE chain_head SET seq = {mark('s')}, hash = {mark('h')} WHERE id = 1",
+    }
+
+
+def _quoted(column: str) -> str:
+    return '"trigger"' if column == "trigger" else column
+
+
+def _run(connection: Connection, name: str, params: Mapping[str, Any] | None = None) -> Any:
+    """Execute one statement on the transaction's DBAPI connection; return the cursor."""
+    return run_sql(connection, _sql(connection.dialect.name)[name], params)
+
+
+def run_sql(connection: Connection, statement: str, params: Mapping[str, Any] | None = None) -> Any:
+    """Execute ``statement`` on the DBAPI connection, driver errors wrapped as SQLAlchemy's."""
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(statement, params or {})
+    except connection.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(
+            statement, params, exc, connection.dialect.loaded_dbapi.Error, dialect=connection.dialect
+        ) from exc
+    return cursor
+
+
+def stored_time(connection: Connection, moment: datetime) -> Any:
+    """``moment`` as ``UTCDateTime`` binds it on this backend."""
+    utc = moment.astimezone(UTC)
+    if connection.dialect.name == "sqlite":
+        return utc.isoformat(sep=" ", timespec="microseconds")[:26]
+    return utc
+
+
+def lock_head(connection: Connection) -> tuple[int, str] | None:
+    """The chain head, locked for this transaction; ``None`` if there is no head row."""
+    row = _run(connection, "head").fetchone()
+    return (int(row[0]), str(row[1])) if row is not None else None
+
+
+def lock_entity(connection: Connection, kind: str, entity_id: str) -> Snapshot | None:
+    """The entity row, locked for this transaction on PostgreSQL."""
+    row = _run(connection, "entity", {"k": kind, "i": entity_id}).fetchone()
+    if row is None:
+        return None
+    return Snapshot(
+        kind=row[0], id=row[1], state=row[2], version=row[3], data=orjson.loads(row[4]), parent_id=row[5]
+    )
+
+
+def update_entity(connection: Connection, current: Snapshot, state: str, data: str, now: datetime) -> int:
+    """Move ``current`` on if its version is still the one read; the number of rows changed."""
+    params = {
+        "k": current.kind,
+        "i": current.id,
+        "v": current.version,
+        "st": state,
+        "nv": current.version + 1,
+        "d": data,
+        "u": stored_time(connection, now),
+    }
+    return int(_run(connection, "update", params).rowcount)
+
+
+def insert_event(connection: Connection, row: Mapping[str, Any]) -> None:
+    """Append the event row (payload already JSON text) and move the chain head to it."""
+    params = {
+        **row,
+        "occurred_at": stored_time(connection, row["occurred_at"]),
+        "effective_at": stored_time(connection, row["effective_at"]),
+    }
+    _run(connection, "event", params)
+    _run(connection, "move", {"s": row["seq"], "h": row["hash"]})

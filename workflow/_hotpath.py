@@ -15,7 +15,7 @@ text on SQLite (SQLAlchemy's own format), aware datetimes on PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -25,7 +25,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from handlers.base import Snapshot
-from workflow.canonical import HASHED_FIELDS
+from workflow.canonical import HASHED_FIELDS, timestamp
 
 #: Every column of ``event``: the hashed fields, the request's digest, the hash.
 EVENT_COLUMNS = (*HASHED_FIELDS, "request_hash", "hash")
@@ -127,3 +127,47 @@ def insert_event(connection: Connection, row: Mapping[str, Any]) -> None:
     }
     _run(connection, "event", params)
     _run(connection, "move", {"s": row["seq"], "h": row["hash"]})
+
+
+def event_rows(
+    connection: Connection,
+    *,
+    until_seq: int | None = None,
+    as_of: datetime | None = None,
+    batch: int = 2000,
+) -> Iterator[tuple[Any, ...]]:
+    """Event rows in sequence order (``EVENT_COLUMNS`` order), optionally cut, streamed from the driver.
+
+    A server-side cursor on PostgreSQL, so a log of millions of rows is never
+    held whole; SQLite's cursor streams by itself.
+    """
+    pg = connection.dialect.name == "postgresql"
+    mark = "%({})s" if pg else ":{}"
+    conditions, params = [], {}
+    if until_seq is not None:
+        conditions.append(f"seq <= {mark.format('until')}")
+        params["until"] = until_seq
+    if as_of is not None:
+        conditions.append(f"occurred_at <= {mark.format('as_of')}")
+        params["as_of"] = stored_time(connection, as_of)
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    columns = ", ".join(_quoted(c) for c in EVENT_COLUMNS)
+    dbapi = connection.connection.dbapi_connection
+    assert dbapi is not None
+    cursor = dbapi.cursor(name="filiere_event_rows") if pg else dbapi.cursor()
+    try:
+        cursor.execute(f"SELECT {columns} FROM event{where} ORDER BY seq", params)
+        while rows := cursor.fetchmany(batch):
+            yield from rows
+    finally:
+        cursor.close()
+
+
+def canonical_text_time(value: Any) -> str:
+    """A stored time as canonical text: SQLite's ``YYYY-MM-DD HH:MM:SS.ffffff`` rewritten, else formatted."""
+    if isinstance(value, str):
+        if len(value) == 26 and value[10] == " ":
+            return f"{value[:10]}T{value[11:]}Z"
+        value = datetime.fromisoformat(value)
+        value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return timestamp(value)

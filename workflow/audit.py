@@ -126,6 +126,27 @@ def canonical_row(row: Mapping[str, Any]) -> dict[str, Any]:
     return fields
 
 
+_SEQ, _PREV, _HASH = 0, len(HASHED_FIELDS) - 1, len(HASHED_FIELDS) + 1  # positions in a stored row
+
+
+def _stored_canonical(row: tuple[Any, ...]) -> tuple[dict[str, Any], bytes]:
+    """A raw event row (hashed fields, request hash, hash): what the checker reads, and its bytes.
+
+    The stored payload is canonical JSON text (the engine writes it so): it is
+    embedded as it stands rather than parsed and re-dumped, so any change to
+    the stored text, even one that means the same, breaks the hash. Stored
+    times are rewritten as canonical text.
+    """
+    from workflow._hotpath import canonical_text_time
+
+    fields = dict(zip(HASHED_FIELDS, row, strict=False))
+    fields["occurred_at"] = canonical_text_time(fields["occurred_at"])
+    fields["effective_at"] = canonical_text_time(fields["effective_at"])
+    fields["payload"] = orjson.Fragment(fields["payload"])
+    canonical = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
+    return {"seq": row[_SEQ], "prev_hash": row[_PREV], "hash": row[_HASH]}, canonical
+
+
 def check_events(events: Iterable[Mapping[str, Any]], *, kept_hash: str | None = None) -> ChainChecker:
     """Run every event, in order, through one :class:`ChainChecker` and return it."""
     checker = ChainChecker(kept_hash)
@@ -146,12 +167,15 @@ def verify_chain(db: Engine, *, head_hash: str | None = None) -> ChainReport:
     # (and SQLAlchemy alone is ~25 MB of the verifier's memory).
     from sqlalchemy import select
 
+    from workflow import _hotpath
     from workflow.db import reading
-    from workflow.models import CHAIN_HEAD, EVENT
+    from workflow.models import CHAIN_HEAD
 
     with reading(db) as connection:
         head_row = connection.execute(select(CHAIN_HEAD.c.seq, CHAIN_HEAD.c.hash)).first()
-        rows = connection.execution_options(yield_per=1000).execute(select(EVENT).order_by(EVENT.c.seq))
-        checker = check_events((canonical_row(r._mapping) for r in rows), kept_hash=head_hash)
+        checker = ChainChecker(head_hash)
+        for row in _hotpath.event_rows(connection):
+            event, canonical = _stored_canonical(row)
+            checker.check(event, canonical)
     head = (int(head_row.seq), str(head_row.hash)) if head_row is not None else None
     return checker.report(head)

@@ -358,6 +358,7 @@ def scheduler_plan(state: _Ctx) -> None:
 
 def _register_operator_commands() -> None:
     # Their commands attach themselves to `cli` and to `audit` on import.
+    import workflow.cli_api
     import workflow.cli_audit
     import workflow.cli_ops  # noqa: F401
 

@@ -144,16 +144,17 @@ class Engine:
             DatabaseUnavailable: the database could not be used.
         """
         bound = self._bound(kind)
-        _check_arguments(actor, idempotency_key, effective_at)
+        _check_arguments(actor, idempotency_key, effective_at, entity_id)
         _check_role(bound.definition, trigger, role, bound.roles(trigger))
         clean = self._payload(bound, trigger, payload)
         request = _Request(
             bound, entity_id, trigger, actor, role, clean, idempotency_key, expected_version, effective_at
         )
         started = time.perf_counter()
+        written: list[Event] = []
         try:
             with self.db.begin() as connection:
-                event = self._fire_locked(connection, request)
+                event = self._fire_locked(connection, request, written)
                 if dry_run:
                     raise _DryRun(event)
         except _DryRun as rolled_back:
@@ -165,9 +166,12 @@ class Engine:
         except DBAPIError as exc:  # any other refusal by the database (a trigger, a check)
             raise DatabaseError(f"{kind} {entity_id} {trigger}: {exc.orig}") from exc
         if not event.replayed:
-            self._logged(event, time.perf_counter() - started)
-            for listener in list(self._listeners):
-                listener(event)
+            seconds = time.perf_counter() - started
+            # Follow-ups were committed in the same transaction: they are heard, in seq order, too.
+            for committed in written or [event]:
+                self._logged(committed, seconds)
+                for listener in list(self._listeners):
+                    listener(committed)
         return event
 
     def create(
@@ -282,13 +286,13 @@ class Engine:
             raise InvalidInput("payload", str(exc)) from exc
         return clean
 
-    def _fire_locked(self, connection: Connection, request: _Request) -> Event:
+    def _fire_locked(self, connection: Connection, request: _Request, written: list[Event]) -> Event:
         head = _store.lock_head(connection)
         if request.key is not None:
             found = _store.find_by_key(connection, request.key)
             if found is not None:
                 return _replay_of(found, request)
-        return _Step(connection, self, head, self.clock.now()).fire(request)
+        return _Step(connection, self, head, self.clock.now(), written).fire(request)
 
     def _after_integrity_error(self, exc: IntegrityError, request: _Request) -> Event:
         """A concurrent writer won a unique key: answer as a retry or a conflict."""
@@ -356,11 +360,19 @@ def _replay_of(found: tuple[Event, str | None], request: _Request) -> Event:
 class _Step:
     """One transaction's worth of transitions: the fired one and its follow-ups."""
 
-    def __init__(self, connection: Connection, engine: Engine, head: tuple[int, str], now: datetime) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        engine: Engine,
+        head: tuple[int, str],
+        now: datetime,
+        written: list[Event] | None = None,
+    ) -> None:
         self.connection = connection
         self.engine = engine
         self.head = head
         self.now = now
+        self.written = written if written is not None else []
         self.reader = _store.TxReader(connection)
 
     def fire(self, request: _Request) -> Event:
@@ -505,6 +517,7 @@ class _Step:
         except TypeError as exc:
             raise HandlerError(kind, trigger, str(exc)) from exc
         self.head = (event.seq, event.hash)
+        self.written.append(event)
         return event
 
     def _store_list_version(
@@ -536,11 +549,17 @@ def _raise_refusal(ctx: Context, refusal: Refusal | None) -> None:
         )
 
 
-def _check_arguments(actor: str, key: str | None, effective_at: datetime | None) -> None:
-    if not isinstance(actor, str) or not actor.strip() or len(actor) > 200:
-        raise InvalidInput("actor", "must be 1 to 200 characters")
-    if key is not None and (not key or len(key) > 200):
-        raise InvalidInput("idempotency_key", "must be 1 to 200 characters")
+def _check_arguments(
+    actor: str, key: str | None, effective_at: datetime | None, entity_id: str | None = None
+) -> None:
+    if not isinstance(actor, str) or not actor.strip() or len(actor) > 200 or not actor.isprintable():
+        raise InvalidInput("actor", "must be 1 to 200 printable characters")
+    if key is not None and (not key or len(key) > 200 or not key.isprintable()):
+        raise InvalidInput("idempotency_key", "must be 1 to 200 printable characters")
+    # Control characters are refused here, not by the database: PostgreSQL rejects a NUL in
+    # text with an error that would otherwise surface as "database unavailable".
+    if entity_id is not None and (not isinstance(entity_id, str) or not entity_id.isprintable()):
+        raise InvalidInput("entity_id", "must be printable characters")
     if effective_at is not None and effective_at.utcoffset() is None:
         raise InvalidInput("effective_at", "must be an aware datetime (with a time zone)")
 

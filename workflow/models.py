@@ -130,6 +130,44 @@ class Meta(SQLModel, table=True):
     value: str = Field(max_length=2000)
 
 
+class ApiKey(SQLModel, table=True):
+    """A key another system uses on the HTTP API: it acts as one actor, in one role.
+
+    Only a SHA-256 of the secret is stored: the secret is 32 random bytes, shown
+    once at creation, so a slow password hash would add nothing but latency.
+    """
+
+    __tablename__ = "api_key"
+
+    id: str = Field(primary_key=True, max_length=32)
+    secret_hash: str = Field(max_length=64)
+    actor: str = Field(max_length=200)
+    role: str = Field(max_length=32)
+    note: str = Field(default="", max_length=500)
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class Webhook(SQLModel, table=True):
+    """A URL every committed event is delivered to, in order, at least once.
+
+    The event log is the outbox: each event is written in the same transaction
+    as the change it records, so ``delivered_seq`` (the last event the URL
+    acknowledged) is all a delivery needs to resume after any crash.
+    """
+
+    __tablename__ = "webhook"
+
+    id: str = Field(primary_key=True, max_length=32)
+    url: str = Field(max_length=2000)
+    secret: str = Field(max_length=200)
+    delivered_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    attempts: int = 0
+    last_error: str = Field(default="", max_length=2000)
+    created_at: datetime
+    disabled_at: datetime | None = None
+
+
 ENTITY = Entity.__table__  # type: ignore[attr-defined]
 EVENT = Event.__table__  # type: ignore[attr-defined]
 CHAIN_HEAD = ChainHead.__table__  # type: ignore[attr-defined]
@@ -138,3 +176,5 @@ DEFINITION = Definition.__table__  # type: ignore[attr-defined]
 LIST_VERSION = ListVersion.__table__  # type: ignore[attr-defined]
 LIST_ENTRY = ListEntry.__table__  # type: ignore[attr-defined]
 META = Meta.__table__  # type: ignore[attr-defined]
+API_KEY = ApiKey.__table__  # type: ignore[attr-defined]
+WEBHOOK = Webhook.__table__  # type: ignore[attr-defined]

@@ -309,21 +309,19 @@ def _deadline_rule(event: Mapping[str, Any], call: Mapping[str, Any]) -> Iterato
 def canonical_events(
     db: Engine, *, until_seq: int | None = None, as_of: datetime | None = None
 ) -> Iterator[dict[str, Any]]:
-    """Stream the stored events in canonical form, in order, optionally cut."""
-    from sqlalchemy import select
-
-    from workflow.audit import canonical_row
+    """Stream the stored events in canonical form (payload parsed), in order, optionally cut."""
+    from workflow import _hotpath
     from workflow.db import reading
-    from workflow.models import EVENT
 
-    query = select(EVENT).order_by(EVENT.c.seq)
-    if until_seq is not None:
-        query = query.where(EVENT.c.seq <= until_seq)
-    if as_of is not None:
-        query = query.where(EVENT.c.occurred_at <= as_of)
+    names = _hotpath.EVENT_COLUMNS
     with reading(db) as connection:
-        for row in connection.execution_options(yield_per=1000).execute(query):
-            yield canonical_row(row._mapping)
+        for row in _hotpath.event_rows(connection, until_seq=until_seq, as_of=as_of):
+            event = dict(zip(names, row, strict=True))
+            event["occurred_at"] = _hotpath.canonical_text_time(event["occurred_at"])
+            event["effective_at"] = _hotpath.canonical_text_time(event["effective_at"])
+            event["payload"] = orjson.loads(event["payload"])
+            del event["request_hash"]
+            yield event
 
 
 def stored_definitions(db: Engine) -> dict[str, dict[str, Any]]:

@@ -24,7 +24,7 @@ from workflow.db import reading
 from workflow.models import CHAIN_HEAD, DEFINITION, META
 
 #: The newest migration; ``tests/workflow/test_migrations.py`` pins it to Alembic's head.
-HEAD = "0002"
+HEAD = "0003"
 _MIGRATION_LOCK = 0x46494C49  # "FILI": the advisory lock key for migrations
 
 

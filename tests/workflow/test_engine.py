@@ -154,6 +154,20 @@ class TestEvents:
         world.engine.fire("proposal", draft, "withdraw", actor="capofila.alfa", role="applicant")
         assert heard == ["submit"]
 
+    def test_subscribers_hear_follow_ups_in_order(self, world: World) -> None:
+        """A decree's approval lists its proposals in the same transaction: all are heard, in seq order."""
+        world.open_call()
+        listed = world.evaluated()
+        heard: list[tuple[int, str, str]] = []
+        world.engine.subscribe(lambda e: heard.append((e.seq, e.entity_kind, e.trigger)))
+        world.decree([listed])
+        assert [(k, t) for _, k, t in heard] == [
+            ("decree", "create"),
+            ("decree", "approve"),
+            ("proposal", "list"),
+        ]
+        assert [s for s, _, _ in heard] == sorted(s for s, _, _ in heard)
+
 
 class TestRetriesAndConflicts:
     def test_same_key_returns_first_event(self, world: World, draft: str) -> None:

@@ -1,0 +1,181 @@
+"""``filiere serve``, ``filiere apikey …`` and ``filiere webhook …``: Filiere for other systems.
+
+``serve`` runs the HTTP API (``docs/embedding.md``) and, unless told not to,
+the webhook deliverer in the same process. Keys and webhooks are managed here,
+by operators, never over HTTP: a key is shown once, when it is created.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any
+
+import click
+
+from workflow.cli import _Ctx, _guarded, cli, emit, engine_of, json_option
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--webhooks/--no-webhooks", default=True, show_default=True, help="Deliver webhooks too.")
+@click.pass_obj
+@_guarded
+def serve(state: _Ctx, host: str, port: int, webhooks: bool) -> None:
+    """Run the HTTP API (and the webhook deliverer) on this database."""
+    import uvicorn
+
+    from workflow.http_api import create_app
+    from workflow.webhooks import Deliverer
+
+    engine = engine_of(state)
+    deliverer = Deliverer(engine.db, clock=engine.clock) if webhooks else None
+    if deliverer is not None:
+        threading.Thread(target=deliverer.run, name="filiere-webhooks", daemon=True).start()
+    try:
+        uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+    finally:
+        if deliverer is not None:
+            deliverer.stop()
+
+
+@cli.group("apikey")
+def apikey_group() -> None:
+    """API keys for the HTTP API: each acts as one actor in one role."""
+
+
+@apikey_group.command("create")
+@click.option("--actor", required=True, help="Who the key acts as (e.g. capofila.alfa, sistema.bandi).")
+@click.option("--role", required=True, help="applicant, operator, evaluator, director, system or auditor.")
+@click.option("--note", default="", help="What the key is for (shown in `apikey list`).")
+@json_option
+@click.pass_obj
+@_guarded
+def apikey_create(state: _Ctx, actor: str, role: str, note: str) -> None:
+    """Create a key; the whole key is printed once and never stored."""
+    from workflow import apikeys
+
+    engine = engine_of(state)
+    key, secret = apikeys.create(engine.db, actor=actor, role=role, note=note, now=engine.clock.now())
+    emit(
+        state,
+        {**key.to_json(), "key": secret},
+        f"key {key.id} for {actor} ({role}):\n{secret}\nKeep it now: it is not shown again.",
+    )
+
+
+@apikey_group.command("list")
+@json_option
+@click.pass_obj
+@_guarded
+def apikey_list(state: _Ctx) -> None:
+    """Every key (never their secrets), revoked ones included."""
+    from workflow import apikeys
+
+    keys = apikeys.all_keys(engine_of(state).db)
+    emit(
+        state,
+        {"keys": [k.to_json() for k in keys]},
+        "\n".join(_key_line(k) for k in keys) or "no keys",
+    )
+
+
+def _key_line(key: Any) -> str:
+    status = f"REVOKED {key.revoked_at.isoformat()}" if key.revoked_at else "live"
+    return f"{key.id}  {key.actor} ({key.role})  {status}  {key.note}"
+
+
+@apikey_group.command("revoke")
+@click.argument("key_id")
+@json_option
+@click.pass_obj
+@_guarded
+def apikey_revoke(state: _Ctx, key_id: str) -> None:
+    """Revoke a key: it stops working at once."""
+    from workflow import apikeys
+
+    engine = engine_of(state)
+    key = apikeys.revoke(engine.db, key_id, engine.clock.now())
+    emit(state, key.to_json(), f"key {key.id} ({key.actor}) revoked")
+
+
+@cli.group("webhook")
+def webhook_group() -> None:
+    """Webhooks: every committed event POSTed to a URL, in order, at least once, signed."""
+
+
+@webhook_group.command("add")
+@click.argument("url")
+@click.option("--secret", help="The HMAC secret (default: a random one, printed once).")
+@click.option("--from-seq", type=int, help="Deliver events after this seq (default: from now on).")
+@json_option
+@click.pass_obj
+@_guarded
+def webhook_add(state: _Ctx, url: str, secret: str | None, from_seq: int | None) -> None:
+    """Register a URL to receive the event log."""
+    from workflow.webhooks import add
+
+    engine = engine_of(state)
+    hook = add(engine.db, url, engine.clock.now(), secret=secret, from_seq=from_seq)
+    emit(
+        state,
+        {**hook.to_json(), "secret": hook.secret},
+        f"webhook {hook.id} -> {url}, from event {hook.delivered_seq}; signing secret:\n{hook.secret}",
+    )
+
+
+@webhook_group.command("list")
+@json_option
+@click.pass_obj
+@_guarded
+def webhook_list(state: _Ctx) -> None:
+    """Every webhook, how far it got, and its last error."""
+    from workflow.webhooks import all_webhooks
+
+    hooks = all_webhooks(engine_of(state).db)
+    emit(
+        state,
+        {"webhooks": [h.to_json() for h in hooks]},
+        "\n".join(
+            f"{h.id}  {h.url}  delivered to {h.delivered_seq}"
+            + (f"  {h.attempts} failed attempts: {h.last_error}" if h.attempts else "")
+            + ("  (removed)" if h.disabled_at else "")
+            for h in hooks
+        )
+        or "no webhooks",
+    )
+
+
+@webhook_group.command("remove")
+@click.argument("hook_id")
+@click.pass_obj
+@_guarded
+def webhook_remove(state: _Ctx, hook_id: str) -> None:
+    """Stop delivering to a webhook."""
+    from workflow.webhooks import remove
+
+    engine = engine_of(state)
+    remove(engine.db, hook_id, engine.clock.now())
+    click.echo(f"webhook {hook_id} removed")
+
+
+@webhook_group.command("deliver")
+@click.option("--once", is_flag=True, help="One round, then exit (for cron); default: run until stopped.")
+@click.pass_obj
+@_guarded
+def webhook_deliver(state: _Ctx, once: bool) -> None:
+    """Deliver pending events to every webhook (``serve`` does this too)."""
+    from workflow.webhooks import Deliverer
+
+    engine = engine_of(state)
+    deliverer = Deliverer(engine.db, clock=engine.clock)
+    if once:
+        delivered: Any = deliverer.run_once()
+        click.echo(f"{delivered} events delivered")
+        return
+    try:
+        deliverer.run()
+    except KeyboardInterrupt:
+        deliverer.stop()
+        sys.exit(0)

@@ -1,0 +1,403 @@
+"""The HTTP API: what other regional systems call when they are not written in Python.
+
+``create_app(engine)`` returns a FastAPI application (``filiere serve`` runs it
+under uvicorn). Every request but ``/health`` carries an API key
+(``Authorization: Bearer fk_…``); it acts as the key's actor in the key's role,
+and the engine's role rules decide, exactly as on the CLI. Errors are the
+engine's typed errors: the status is the class's ``http_status``, the body
+names the class and its facts (the failed guard and why, the allowed roles,
+the field that is wrong). ``Idempotency-Key`` makes a retried POST return the
+first answer instead of firing twice.
+
+The event feed, ``GET /v1/events?after=SEQ``, lists committed events in
+sequence order; a follower stores the last ``seq`` it processed and asks for
+what comes after. With ``wait=N`` the call waits up to N seconds for a first
+event (long polling) instead of answering an empty page at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from states import DEFINITIONS
+from workflow import apikeys
+from workflow.db import unavailable
+from workflow.engine import Engine
+from workflow.errors import DatabaseError, FiliereError
+
+API_VERSION = "1.0.0"
+#: An entity id or a kind in a path: printable, no slash, 1 to 300 characters.
+NAME = r"^[^\x00-\x1f\x7f/]{1,300}$"
+Name = Annotated[str, Path(pattern=NAME, min_length=1, max_length=300)]
+#: The kinds of entity, one per machine in ``states/``: an enum in the OpenAPI document.
+KindName = StrEnum("KindName", {name: name for name in sorted(DEFINITIONS)})  # type: ignore[misc]
+
+
+# --- what goes over the wire -----------------------------------------------------------------
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: the class, a sentence, and the class's facts."""
+
+    error: str = Field(description="The error class, e.g. GuardRefused, NotFound, InvalidInput.")
+    message: str
+    guard: str | None = Field(None, description="For GuardRefused: the guard that said no.")
+    reason: str | None = None
+    field: str | None = Field(None, description="For InvalidInput: the field that is wrong.")
+    allowed: list[str] | None = Field(None, description="What would have been allowed (roles, triggers).")
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class EventOut(BaseModel):
+    """A committed event, as the hash chain covers it."""
+
+    seq: int
+    entity_kind: str
+    entity_id: str
+    entity_version: int
+    trigger: str
+    from_state: str | None
+    to_state: str
+    actor: str
+    role: str
+    occurred_at: str = Field(description="UTC, YYYY-MM-DDTHH:MM:SS.ffffffZ")
+    effective_at: str
+    payload: dict[str, Any]
+    definition_version: str
+    cause_seq: int | None
+    idempotency_key: str | None
+    prev_hash: str
+    hash: str
+    replayed: bool = Field(False, description="True when an Idempotency-Key retry returned the first answer.")
+    dry_run: bool = False
+
+
+class EntityOut(BaseModel):
+    """An entity as stored now."""
+
+    kind: str
+    id: str
+    state: str
+    version: int
+    parent_id: str | None
+    data: dict[str, Any]
+
+
+class FireIn(BaseModel):
+    """What to fire with: the trigger's payload, and optionally the version the caller saw."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    payload: dict[str, Any] = Field(default_factory=dict)
+    expected_version: int | None = Field(None, ge=1, description="Refuse (409) if the entity moved on.")
+    dry_run: bool = Field(False, description="Run everything, write nothing, return the event it would be.")
+
+
+class CreateIn(FireIn):
+    """A new entity: its payload, and an id where the kind takes one (evaluators)."""
+
+    id: str | None = Field(None, pattern=NAME)
+
+
+class ListOut(BaseModel):
+    """A version of a call's list of recognised proposals."""
+
+    call_id: str
+    number: int
+    decree_id: str
+    approved_at: str
+    proposal_ids: list[str]
+
+
+class BudgetOut(BaseModel):
+    """A measure's money: budget, reserved, remaining (decimal strings, euro)."""
+
+    measure_id: str
+    state: str
+    budget: str
+    reserved: str
+    remaining: str
+
+
+class EventsPage(BaseModel):
+    """A page of the event feed; ask again with ``after=last_seq``."""
+
+    events: list[EventOut]
+    last_seq: int = Field(description="The seq of the last event on this page, or the `after` asked for.")
+
+
+class WhoAmI(BaseModel):
+    """The key this request acts with."""
+
+    key_id: str
+    actor: str
+    role: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody} for status in (401, 403, 404, 409, 422, 500, 503)
+}
+
+
+# --- the application -------------------------------------------------------------------------
+
+
+def create_app(engine: Engine) -> FastAPI:
+    """The HTTP API on ``engine``."""
+    app = FastAPI(
+        title="Filiere",
+        version=API_VERSION,
+        description="Fire transitions, read entities, lists and budgets, follow the event log.",
+    )
+    app.state.engine = engine
+
+    @app.exception_handler(FiliereError)
+    async def filiere_error(_request: Request, exc: FiliereError) -> JSONResponse:
+        return JSONResponse(_error_body(exc), status_code=exc.http_status)
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(_request: Request, exc: DBAPIError) -> JSONResponse:
+        # A read that met a database gone away (the engine's writes translate their own).
+        error = unavailable(exc) if isinstance(exc, OperationalError) else DatabaseError(str(exc.orig))
+        return JSONResponse(_error_body(error), status_code=error.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "path", "query", "header"))
+        body = ErrorBody(
+            error="InvalidInput",
+            message=f"invalid input: {where}: {first['msg']}",
+            field=where,
+            reason=first["msg"],
+        )
+        return JSONResponse(body.model_dump(), status_code=422)
+
+    _routes(app)
+    return app
+
+
+class Unauthenticated(FiliereError):
+    """No key, or a key that is malformed, unknown or revoked."""
+
+    http_status = 401
+
+    def __init__(self) -> None:
+        super().__init__("a valid API key is required: Authorization: Bearer fk_…")
+
+
+def _caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> apikeys.ApiKey:
+    engine: Engine = request.app.state.engine
+    scheme, _, presented = (authorization or "").partition(" ")
+    key = apikeys.authenticate(engine.db, presented.strip()) if scheme.lower() == "bearer" else None
+    if key is None:
+        raise Unauthenticated()
+    return key
+
+
+Caller = Annotated[apikeys.ApiKey, Depends(_caller)]
+
+
+def _engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+EngineDep = Annotated[Engine, Depends(_engine)]
+
+
+def _routes(app: FastAPI) -> None:  # noqa: C901 - one nested function per endpoint
+    @app.get("/health", tags=["service"])
+    def health() -> dict[str, bool]:
+        """Liveness: the process answers (no key needed)."""
+        return {"ok": True}
+
+    @app.get("/v1/whoami", tags=["service"], responses=ERRORS)
+    def whoami(caller: Caller) -> WhoAmI:
+        """The actor and role this key acts as."""
+        return WhoAmI(key_id=caller.id, actor=caller.actor, role=caller.role)
+
+    @app.post("/v1/entities/{kind}", tags=["transitions"], responses=ERRORS, status_code=201)
+    def create(
+        kind: KindName,
+        body: CreateIn,
+        engine: EngineDep,
+        caller: Caller,
+        idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    ) -> EventOut:
+        """Create an entity (a proposal, a partnership, a decree, an application…)."""
+        event = engine.fire(
+            kind.value,
+            body.id,
+            "create",
+            actor=caller.actor,
+            role=caller.role,
+            payload=body.payload,
+            idempotency_key=idempotency_key,
+            dry_run=body.dry_run,
+        )
+        return EventOut(**event.report())
+
+    @app.post("/v1/entities/{kind}/{entity_id}/{trigger}", tags=["transitions"], responses=ERRORS)
+    def fire(  # noqa: PLR0917 - FastAPI passes path, body and dependencies by name
+        kind: KindName,
+        entity_id: Name,
+        trigger: Name,
+        body: FireIn,
+        engine: EngineDep,
+        caller: Caller,
+        idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    ) -> EventOut:
+        """Fire ``trigger`` on an entity: one transaction, one event (plus its follow-ups)."""
+        event = engine.fire(
+            kind.value,
+            entity_id,
+            trigger,
+            actor=caller.actor,
+            role=caller.role,
+            payload=body.payload,
+            idempotency_key=idempotency_key,
+            expected_version=body.expected_version,
+            dry_run=body.dry_run,
+        )
+        return EventOut(**event.report())
+
+    @app.get("/v1/entities/{kind}", tags=["reading"], responses=ERRORS)
+    def entities(
+        kind: KindName,
+        engine: EngineDep,
+        _caller: Caller,
+        state: Annotated[str | None, Query(pattern=NAME)] = None,
+        parent_id: Annotated[str | None, Query(pattern=NAME)] = None,
+    ) -> list[EntityOut]:
+        """Every entity of a kind, optionally in a state or under a call or measure."""
+        if parent_id is not None:
+            found = engine.find(kind.value, parent_id=parent_id, state=state)
+        else:
+            found = engine.entities(kind.value, states=(state,) if state else None)
+        return [_entity(e) for e in found]
+
+    @app.get("/v1/entities/{kind}/{entity_id}", tags=["reading"], responses=ERRORS)
+    def entity(kind: KindName, entity_id: Name, engine: EngineDep, _caller: Caller) -> EntityOut:
+        """One entity: state, version, data."""
+        return _entity(engine.get(kind.value, entity_id))
+
+    @app.get("/v1/entities/{kind}/{entity_id}/history", tags=["reading"], responses=ERRORS)
+    def history(kind: KindName, entity_id: Name, engine: EngineDep, _caller: Caller) -> list[EventOut]:
+        """Every event of one entity, oldest first."""
+        engine.get(kind.value, entity_id)  # 404 for an entity that does not exist
+        return [EventOut(**e.report()) for e in engine.history(kind.value, entity_id)]
+
+    @app.get("/v1/calls/{call_id}/list", tags=["reading"], responses=ERRORS)
+    def call_list(
+        call_id: Name,
+        engine: EngineDep,
+        _caller: Caller,
+        as_of: Annotated[datetime | None, Query(description="ISO 8601 with an offset; default: now")] = None,
+    ) -> ListOut:
+        """The call's list (*elenco*) in force at a moment."""
+        engine.get("call", call_id)
+        moment = _aware(as_of)
+        version = engine.list_as_of(call_id, moment)
+        if version is None:
+            from workflow.errors import NotFound
+
+            raise NotFound("list version of call", call_id)
+        return ListOut(
+            call_id=version.call_id,
+            number=version.number,
+            decree_id=version.decree_id,
+            approved_at=version.approved_at.isoformat(),
+            proposal_ids=list(version.proposal_ids),
+        )
+
+    @app.get("/v1/measures/{measure_id}/budget", tags=["reading"], responses=ERRORS)
+    def budget(measure_id: Name, engine: EngineDep, _caller: Caller) -> BudgetOut:
+        """A measure's budget, what is reserved, what remains."""
+        measure = engine.get("measure", measure_id)
+        total, reserved = Decimal(measure.data["budget"]), Decimal(measure.data["reserved"])
+        return BudgetOut(
+            measure_id=measure.id,
+            state=measure.state,
+            budget=str(total),
+            reserved=str(reserved),
+            remaining=str(total - reserved),
+        )
+
+    @app.get("/v1/events", tags=["feed"], responses=ERRORS)
+    async def events(
+        engine: EngineDep,
+        _caller: Caller,
+        after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        wait: Annotated[float, Query(ge=0, le=30, description="Seconds to wait for a first event")] = 0,
+    ) -> EventsPage:
+        """Committed events after ``after``, in sequence order (the change feed)."""
+        deadline = asyncio.get_running_loop().time() + wait
+        while True:
+            page = await asyncio.to_thread(lambda: list(engine.events(after=after, limit=limit)))
+            if page or asyncio.get_running_loop().time() >= deadline:
+                break
+            await asyncio.sleep(0.2)
+        return EventsPage(
+            events=[EventOut(**e.report()) for e in page], last_seq=page[-1].seq if page else after
+        )
+
+
+def _entity(snapshot: Any) -> EntityOut:
+    return EntityOut(
+        kind=snapshot.kind,
+        id=snapshot.id,
+        state=snapshot.state,
+        version=snapshot.version,
+        parent_id=snapshot.parent_id,
+        data=dict(snapshot.data),
+    )
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is not None and moment.utcoffset() is None:
+        from workflow.errors import InvalidInput
+
+        raise InvalidInput("as_of", "needs an offset (e.g. 2023-01-01T00:00:00+01:00)")
+    return moment
+
+
+def _error_body(exc: FiliereError) -> dict[str, Any]:
+    facts = {k: v for k, v in vars(exc).items() if not k.startswith("_")}
+    allowed = facts.pop("allowed", None)
+    body = ErrorBody(
+        error=type(exc).__name__,
+        message=str(exc),
+        guard=facts.pop("guard", None),
+        reason=facts.pop("reason", None),
+        field=facts.pop("field", None),
+        allowed=list(allowed) if allowed is not None else None,
+        details={
+            k: v for k, v in facts.items() if isinstance(v, str | int | float | bool | dict | list | None)
+        },
+    )
+    return body.model_dump(mode="json")
+
+
+def openapi_document() -> str:
+    """The OpenAPI document, as committed under ``docs/openapi.json`` (``python -m workflow.http_api``)."""
+    import json
+
+    # The document needs no database: the engine is only read when a request is served.
+    app = create_app(None)  # type: ignore[arg-type]
+    return json.dumps(app.openapi(), indent=2, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":
+    print(openapi_document(), end="")

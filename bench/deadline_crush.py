@@ -168,6 +168,11 @@ def _figures(
     latest = max(e.occurred_at for e in events) if events else None
     latencies = sorted(r["ms"] for r in accepted)
     call = engine.get("call", CALL)
+    close = (
+        next(e for e in engine.history("call", CALL) if e.trigger == "close")
+        if call.state == "closed"
+        else None
+    )
     return {
         "sent": len(results),
         "sent_before_deadline": len(sent_before),
@@ -180,7 +185,9 @@ def _figures(
         "their_worst_start_behind_send_ms": max((r["behind_ms"] for r in queued_out), default=None),
         "worst_start_behind_send_ms": max(r["behind_ms"] for r in results),
         "call_state": call.state,
+        "close_started_after_deadline_s": (close.occurred_at - deadline).total_seconds() if close else None,
         "close_committed_after_deadline_s": (close_at - deadline).total_seconds() if close_at else None,
+        "drafts_expired_by_the_close": len(close.payload["effects"]["expired"]) if close else None,
         "p50_ms": statistics.median(latencies) if latencies else None,
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] if latencies else None,
         "max_ms": latencies[-1] if latencies else None,

@@ -46,6 +46,15 @@ def _sql(dialect: str) -> dict[str, str]:
             "SELECT kind, id, state, version, data, parent_id FROM entity"
             f" WHERE kind = {mark('k')} AND id = {mark('i')}{lock}"
         ),
+        "read": (
+            "SELECT kind, id, state, version, data, parent_id FROM entity"
+            f" WHERE kind = {mark('k')} AND id = {mark('i')}"
+        ),
+        "insert": (
+            "INSERT INTO entity (kind, id, state, version, parent_id, data, created_at, updated_at)"
+            f" VALUES ({mark('kind')}, {mark('id')}, {mark('state')}, {mark('version')}, {mark('parent_id')},"
+            f" {mark('data')}, {mark('created_at')}, {mark('updated_at')})"
+        ),
         "update": (
             f"UPDATE entity SET state = {mark('st')}, version = {mark('nv')}, data = {mark('d')},"
             f" updated_at = {mark('u')}"
@@ -94,13 +103,26 @@ def lock_head(connection: Connection) -> tuple[int, str] | None:
     return (int(row[0]), str(row[1])) if row is not None else None
 
 
-def lock_entity(connection: Connection, kind: str, entity_id: str) -> Snapshot | None:
-    """The entity row, locked for this transaction on PostgreSQL."""
-    row = _run(connection, "entity", {"k": kind, "i": entity_id}).fetchone()
+def lock_entity(connection: Connection, kind: str, entity_id: str, *, lock: bool = True) -> Snapshot | None:
+    """The entity row, locked for this transaction on PostgreSQL (unless ``lock`` is false)."""
+    row = _run(connection, "entity" if lock else "read", {"k": kind, "i": entity_id}).fetchone()
     if row is None:
         return None
     return Snapshot(
         kind=row[0], id=row[1], state=row[2], version=row[3], data=orjson.loads(row[4]), parent_id=row[5]
+    )
+
+
+def insert_entity(connection: Connection, values: Mapping[str, Any]) -> None:
+    """A new entity row."""
+    _run(
+        connection,
+        "insert",
+        {
+            **values,
+            "created_at": stored_time(connection, values["created_at"]),
+            "updated_at": stored_time(connection, values["updated_at"]),
+        },
     )
 
 

@@ -120,8 +120,6 @@ def snapshot_from_row(row: Any) -> Snapshot:
 # The statements of every fire, built once. Building a statement and its cache key costs more
 # than executing it (~0.4 ms a fire in all, measured by bench/durable_fire.py); built once,
 # SQLAlchemy memoizes the key and reuses the compiled SQL.
-_GET = select(ENTITY).where(ENTITY.c.kind == bindparam("k"), ENTITY.c.id == bindparam("i"))
-_INSERT_ENTITY = insert(ENTITY)
 _BUMP = (
     update(COUNTER)
     .where(COUNTER.c.name == bindparam("n"))
@@ -132,7 +130,7 @@ _BUMP = (
 
 def insert_entity(connection: Connection, values: dict[str, Any]) -> None:
     """Insert a new entity row."""
-    connection.execute(_INSERT_ENTITY, values)
+    _hotpath.insert_entity(connection, values)
 
 
 def update_entity(connection: Connection, current: Snapshot, state: str, data: str, now: datetime) -> int:
@@ -148,8 +146,7 @@ class TxReader:
 
     def get(self, kind: str, entity_id: str) -> Snapshot | None:
         """The entity as stored in this transaction, or ``None``."""
-        row = self._c.execute(_GET, {"k": kind, "i": entity_id}).first()
-        return snapshot_from_row(row) if row is not None else None
+        return _hotpath.lock_entity(self._c, kind, entity_id, lock=False)
 
     def lock(self, kind: str, entity_id: str) -> Snapshot | None:
         """Like :meth:`get`, locking the row on PostgreSQL (SQLite holds the write lock)."""

@@ -35,6 +35,8 @@ class Bound:
     module: ModuleType
     machine: Machine
     guards: Mapping[str, Callable[[Context], Refusal | None]]
+    #: ``definition.version``, computed once: hashing the definition costs ~40 µs a fire.
+    version: str = ""
 
     def arrows(self, trigger: str, state: str) -> tuple[Transition, ...]:
         """The arrows of ``trigger`` that leave ``state``."""
@@ -191,7 +193,9 @@ def build(definition: MachineDefinition, module: ModuleType) -> Bound:
             for t in definition.transitions
         ],
     )
-    return Bound(definition=definition, module=module, machine=machine, guards=guards)
+    return Bound(
+        definition=definition, module=module, machine=machine, guards=guards, version=definition.version
+    )
 
 
 def load(definitions: Mapping[str, MachineDefinition], modules: Mapping[str, ModuleType]) -> dict[str, Bound]:

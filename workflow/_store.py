@@ -201,22 +201,32 @@ def lock_head(connection: Connection) -> tuple[int, str]:
 
 
 def append(
-    connection: Connection, head: tuple[int, str], fields: dict[str, Any], request_hash: str | None
+    connection: Connection,
+    head: tuple[int, str],
+    fields: dict[str, Any],
+    request_hash: str | None,
+    payload_json: bytes | None = None,
 ) -> StoredEvent:
-    """Append one event after ``head``; return it. Also moves the chain head."""
+    """Append one event after ``head``; return it. Also moves the chain head.
+
+    ``payload_json`` is the payload's canonical JSON when the caller has it
+    already: it is stored and hashed as it stands instead of dumped twice more.
+    """
     seq, prev = head[0] + 1, head[1]
     fields = {**fields, "seq": seq, "prev_hash": prev}
+    payload_json = payload_json if payload_json is not None else dumps(fields["payload"])
     canonical = {
         **fields,
         "occurred_at": timestamp(fields["occurred_at"]),
         "effective_at": timestamp(fields["effective_at"]),
+        "payload": orjson.Fragment(payload_json),
     }
     digest = chain_hash(prev, event_bytes(canonical))
     _hotpath.insert_event(
         connection,
         {
             **fields,
-            "payload": dumps(fields["payload"]).decode(),
+            "payload": payload_json.decode(),
             "request_hash": request_hash,
             "hash": digest,
         },

@@ -306,8 +306,10 @@ class Engine:
         raise DatabaseError(f"{request.kind} {request.entity_id} {request.trigger}: {exc.orig}") from exc
 
     def _logged(self, event: Event, seconds: float) -> None:
-        from workflow.logconfig import transition_logger
+        from workflow.logconfig import transition_lines, transition_logger
 
+        if not transition_lines():
+            return
         transition_logger().info(
             "transition",
             kind=event.entity_kind,
@@ -495,6 +497,10 @@ class _Step:
             recorded["changes"] = dict(outcome.changes)
         if outcome.record:
             recorded["effects"] = dict(outcome.record)
+        try:
+            payload_json = dumps(recorded)
+        except TypeError as exc:  # a handler recorded a float or an object JSON cannot carry
+            raise HandlerError(kind, trigger, str(exc)) from exc
         fields = {
             "entity_kind": kind,
             "entity_id": entity_id,
@@ -506,14 +512,14 @@ class _Step:
             "role": request.role,
             "occurred_at": self.now,
             "effective_at": request.effective_at or self.now,
-            "payload": orjson.loads(dumps(recorded)),
-            "definition_version": request.bound.definition.version,
+            "payload": orjson.loads(payload_json),
+            "definition_version": request.bound.version,
             "cause_seq": request.cause,
             "idempotency_key": request.key,
         }
         digest = request.digest if request.key is not None else None
         try:
-            event = _store.append(self.connection, self.head, fields, digest)
+            event = _store.append(self.connection, self.head, fields, digest, payload_json)
         except TypeError as exc:
             raise HandlerError(kind, trigger, str(exc)) from exc
         self.head = (event.seq, event.hash)

@@ -22,13 +22,15 @@ import secrets
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, insert, select, text, update
 
 from workflow.clock import Clock, SystemClock
 from workflow.db import reading
@@ -63,6 +65,32 @@ class Webhook:
             "created_at": self.created_at.isoformat(),
             "disabled_at": self.disabled_at.isoformat() if self.disabled_at else None,
         }
+
+
+@contextmanager
+def _exclusive(db: Engine, hook_id: str) -> Iterator[bool]:
+    """Whether this process may deliver ``hook_id`` now: one deliverer per webhook at a time.
+
+    On PostgreSQL a session advisory lock per webhook, tried, not waited for: of
+    several ``filiere serve`` processes, one delivers each webhook and the others
+    skip it, so events are not sent twice or out of order. SQLite databases have
+    one process delivering (``docs/deployment.md``).
+    """
+    if db.dialect.name != "postgresql":
+        yield True
+        return
+    key = int.from_bytes(
+        hashlib.sha256(f"filiere-webhook:{hook_id}".encode()).digest()[:8], "big", signed=True
+    )
+    with db.connect() as connection:
+        mine = bool(connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+        connection.commit()
+        try:
+            yield mine
+        finally:
+            if mine:
+                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                connection.commit()
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -161,6 +189,11 @@ class Deliverer:
             hook.id, datetime.min.replace(tzinfo=self.clock.now().tzinfo)
         ):
             return 0
+        with _exclusive(self.db, hook.id) as mine:
+            return self._deliver_pending(hook) if mine else 0
+
+    def _deliver_pending(self, hook: Webhook) -> int:
+        hook = next((h for h in all_webhooks(self.db) if h.id == hook.id), hook)  # its cursor now
         with reading(self.db) as connection:
             rows = connection.execute(
                 select(EVENT).where(EVENT.c.seq > hook.delivered_seq).order_by(EVENT.c.seq).limit(self.batch)

@@ -117,3 +117,24 @@ def test_only_http_urls(world: World, url: str) -> None:
     with pytest.raises(InvalidInput):
         webhooks.add(world.engine.db, url, world.clock.now())
     assert webhooks.all_webhooks(world.engine.db) == []
+
+
+@pytest.mark.postgres
+def test_one_deliverer_per_webhook_on_postgres(pg_engine: Any, clock: Any, receiver: Receiver) -> None:
+    """Two processes serving one PostgreSQL database: while one delivers a webhook, the other skips it."""
+    import hashlib
+
+    from sqlalchemy import text
+
+    hook = webhooks.add(pg_engine.db, receiver.url, clock.now(), from_seq=0)
+    pg_engine.create(
+        "evaluator", actor="op", role="operator", entity_id="e1", payload={"name": "e", "ties": []}
+    )
+    digest = hashlib.sha256(f"filiere-webhook:{hook.id}".encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)
+    with pg_engine.db.connect() as other:  # another process's deliverer, mid-round
+        assert other.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+        assert webhooks.Deliverer(pg_engine.db, clock=clock).run_once() == 0
+        other.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    assert webhooks.Deliverer(pg_engine.db, clock=clock).run_once() == 1
+    assert receiver.acknowledged_seqs() == [1]

@@ -152,14 +152,20 @@ def crush(url: str, processes: int, submissions: int, crush_seconds: float, fold
         if process.wait() != 0:
             raise SystemExit("a worker failed")
     closed.wait(timeout=30)
+    for _ in range(1200):  # the expiry jobs that follow the close
+        if not engine.find("proposal", parent_id=CALL, state="draft"):
+            break
+        time.sleep(0.1)
+    close_seen["expired"] = datetime.now(UTC)
     service.stop()
     results = [json.loads(line) for out in outs for line in out.read_text().splitlines()]
-    return _figures(engine, deadline, results, close_seen.get("at"))
+    return _figures(engine, deadline, results, close_seen)
 
 
 def _figures(
-    engine: Any, deadline: datetime, results: list[dict[str, Any]], close_at: datetime | None
+    engine: Any, deadline: datetime, results: list[dict[str, Any]], seen: dict[str, datetime]
 ) -> dict[str, Any]:
+    close_at = seen.get("at")
     accepted = [r for r in results if r["outcome"] == "accepted"]
     sent_before = [r for r in results if datetime.fromisoformat(r["sent"]) <= deadline]
     queued_out = [r for r in sent_before if r["outcome"] != "accepted"]
@@ -187,7 +193,9 @@ def _figures(
         "call_state": call.state,
         "close_started_after_deadline_s": (close.occurred_at - deadline).total_seconds() if close else None,
         "close_committed_after_deadline_s": (close_at - deadline).total_seconds() if close_at else None,
-        "drafts_expired_by_the_close": len(close.payload["effects"]["expired"]) if close else None,
+        "drafts_left_at_the_close": close.payload["effects"].get("drafts_left") if close else None,
+        "all_drafts_expired_after_deadline_s": (seen["expired"] - deadline).total_seconds(),
+        "drafts_still_draft": len(engine.find("proposal", parent_id=CALL, state="draft")),
         "p50_ms": statistics.median(latencies) if latencies else None,
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] if latencies else None,
         "max_ms": latencies[-1] if latencies else None,

@@ -70,6 +70,12 @@ def measure_jobs(measure: Snapshot) -> list[Job]:
     return []
 
 
+def expiry_jobs(call: Snapshot, drafts: list[Snapshot]) -> list[Job]:
+    """Expire each draft left under a closed call, at the deadline it closed on (due at once)."""
+    deadline = from_json(call.data["closing_deadline"]["at"])
+    return [Job("proposal", d.id, "expire", deadline + AFTER, deadline) for d in drafts]
+
+
 def lapse_jobs(entity: Snapshot) -> list[Job]:
     """Lapse an integration request after its due date."""
     due = from_json(entity.data["integration"]["due"])
@@ -82,6 +88,8 @@ def plan(engine: Engine) -> list[Job]:
     jobs: list[Job] = []
     for call in engine.entities("call", states=("scheduled", "open")):
         jobs += call_jobs(call, now)
+    for call in engine.entities("call", states=("closed",)):
+        jobs += expiry_jobs(call, engine.find("proposal", parent_id=call.id, state="draft"))
     for measure in engine.entities("measure", states=("planned", "open")):
         jobs += measure_jobs(measure)
     for kind in ("proposal", "application"):

@@ -1,7 +1,8 @@
 """Call: a Phase-1 call for proposals (the *manifestazione di interesse*).
 
 Its deadline has versions, each set by an act (*proroga*); ``extend`` adds one.
-Closing at the deadline in force expires every remaining draft.
+Closing at the deadline in force ends submissions; every remaining draft then
+expires, each by its own system event (the scheduler fires them right after).
 """
 
 from __future__ import annotations

@@ -331,15 +331,30 @@ def _second_round(s: _Story, ids: dict[str, str]) -> None:
 
 
 def _deadline(s: _Story, ids: dict[str, str]) -> None:
-    """One second after the last deadline in force: a late submission, then the close."""
+    """One second after the last deadline in force: a late submission, the close, the expiries."""
+    from scheduler.plan import plan
+
     p_eps = ids["eps"]
     s.at(2027, 12, 31, 16, 0, 1)
     s.refused(
         f"submission of {p_eps}", lambda: s.fire("proposal", p_eps, "submit", "capofila.eps", "applicant")
     )
     close = s.fire("call", "MI-FILIERE-2022", "close", SYSTEM, "system")
-    expired = ", ".join(close.payload["effects"]["expired"])
-    s.say(f"call closed by the deadline job; drafts expired: {expired}")
+    s.say(f"call closed by the deadline job; {close.payload['effects']['drafts_left']} drafts left")
+    expired = []
+    for job in plan(s.engine):  # what `filiere scheduler run` fires right after a close
+        if job.trigger == "expire":
+            s.engine.fire(
+                job.kind,
+                job.entity_id,
+                "expire",
+                actor=SYSTEM,
+                role="system",
+                idempotency_key=job.idempotency_key,
+                effective_at=job.effective_at,
+            )
+            expired.append(job.entity_id)
+    s.say(f"drafts expired by the scheduler's expiry jobs: {', '.join(expired)}")
 
 
 def _summary(s: _Story, ids: dict[str, str]) -> None:

@@ -101,14 +101,21 @@ class TestAtomicity:
         assert all(bound.machine.models == [] for bound in world.engine.machines.values())
 
     def test_failing_follow_up_rolls_back_the_cause(self, world: World, draft: str) -> None:
-        """If one expiry of a call's close fails, the close itself is not committed."""
-        world.at(2028, 1, 1, 0)
+        """If one listing caused by a decree's approval fails, the approval itself is not committed."""
+        listed = world.evaluated("capofila.beta", partnership=world.partnership("capofila.beta", start=40))
+        decree = world.engine.create(
+            "decree",
+            actor="dir.verdi",
+            role="director",
+            payload={"call_id": CALL_ID, "act": "n. 1", "proposal_ids": [listed]},
+        ).entity_id
         with world.engine.db.begin() as c:
-            c.execute(text(refuse_trigger("expire", "no")))
+            c.execute(text(refuse_trigger("list", "no")))
         with pytest.raises(DatabaseError):
-            world.engine.fire("call", CALL_ID, "close", actor="system", role="system")
-        assert world.engine.get("call", CALL_ID).state == "open"
-        assert world.engine.get("proposal", draft).state == "draft"
+            world.engine.fire("decree", decree, "approve", actor="dir.verdi", role="director")
+        assert world.engine.get("decree", decree).state == "draft"
+        assert world.engine.get("proposal", listed).state == "evaluated"
+        assert world.engine.list_as_of(CALL_ID) is None
 
 
 class TestEvents:

@@ -535,13 +535,29 @@ class TestDecreesAndList:
 
 
 class TestClosing:
-    def test_close_expires_drafts(self, call: World) -> None:
-        """Closing after the deadline expires each draft by its own system event at the deadline."""
+    def test_close_then_expiry_jobs(self, call: World) -> None:
+        """Closing is one event; the plan then asks for one expiry per remaining draft, at the deadline."""
+        from scheduler.plan import plan
+
         drafts = [call.draft(), call.draft()]
         submitted = call.submitted()
         call.at(2028, 1, 2, 8)
         close = call.engine.fire("call", CALL_ID, "close", actor="system", role="system")
-        assert close.payload["effects"]["expired"] == drafts
+        assert close.payload["effects"]["drafts_left"] == 2
+        assert [call.engine.get("proposal", d).state for d in drafts] == ["draft", "draft"]
+        jobs = [j for j in plan(call.engine) if j.trigger == "expire"]
+        assert sorted(j.entity_id for j in jobs) == sorted(drafts)
+        for job in jobs:
+            call.engine.fire(
+                job.kind,
+                job.entity_id,
+                "expire",
+                actor="system",
+                role="system",
+                idempotency_key=job.idempotency_key,
+                effective_at=job.effective_at,
+            )
+        assert [j for j in plan(call.engine) if j.trigger == "expire"] == []
         for draft in drafts:
             expiry = call.engine.history("proposal", draft)[-1]
             assert (expiry.trigger, expiry.to_state, expiry.actor, expiry.role) == (
@@ -551,7 +567,7 @@ class TestClosing:
                 "system",
             )
             assert expiry.effective_at == rome(2027, 12, 31, 16)
-            assert expiry.cause_seq == close.seq
+            assert expiry.seq > close.seq
         assert call.engine.get("proposal", submitted).state == "submitted"
 
     def test_no_close_before_the_deadline(self, call: World) -> None:

@@ -53,6 +53,7 @@ class SchedulerService:
         )
         self.scheduler.add_listener(self._on_trouble, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
         self._reconciling = threading.Lock()
+        self._stopping = False
         self._unsubscribe: Any = None
         self.fired: list[Event] = []
 
@@ -60,6 +61,7 @@ class SchedulerService:
 
     def start(self, *, wait_for_lead: bool = True) -> None:
         """Take the lead (SQLite: refuse if taken; PostgreSQL: wait as a standby), then schedule."""
+        self._stopping = False
         log.info("scheduler waiting for the lead" if wait_for_lead else "scheduler taking the lead")
         self.leader.acquire(wait=wait_for_lead)
         log.info("scheduler leading", database=self.engine.db.url.render_as_string(hide_password=True))
@@ -75,7 +77,16 @@ class SchedulerService:
         self.reconcile()
 
     def stop(self) -> None:
-        """Stop scheduling, wait for running jobs, give the lead up."""
+        """Stop scheduling, wait for running jobs, give the lead up.
+
+        APScheduler 3's ``shutdown(wait=True)`` holds its job-store lock while it
+        waits for running jobs, and a job reconciles after its own event (a close
+        plans the expiries): a reconcile reaching the job store then would wait
+        for the shutdown that waits for it. So reconciling is switched off first,
+        and a reconcile already under way is let finish, before the shutdown.
+        """
+        with self._reconciling:
+            self._stopping = True
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -93,6 +104,8 @@ class SchedulerService:
     def reconcile(self) -> list[Job]:
         """Make the scheduled jobs exactly the plan the database asks for now."""
         with self._reconciling:
+            if self._stopping:
+                return []
             wanted = {job.id: job for job in plan(self.engine)}
             present = {
                 j.id

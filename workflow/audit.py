@@ -53,10 +53,10 @@ class ChainReport:
 class ChainChecker:
     """Checks events one at a time, in the order given; remembers the first break."""
 
-    def __init__(self, kept_hash: str | None = None) -> None:
+    def __init__(self, kept_hash: str | None = None, *, after: tuple[int, str] = (0, GENESIS)) -> None:
         self.count = 0
-        self.last_seq = 0
-        self.last_hash = GENESIS
+        # ``after``: the event before the first one given (a slice of a chain starts mid-way).
+        self.last_seq, self.last_hash = after
         self.first_bad_seq: int | None = None
         self.problem: str | None = None
         self.kept_hash = kept_hash
@@ -75,18 +75,26 @@ class ChainChecker:
         """
         self.count += 1
         seq = int(event["seq"])
-        expected = self.last_seq + 1
-        if seq != expected:
-            what = "deleted" if seq > expected else "duplicated or reordered"
-            self.fail(expected, f"sequence jumps from {self.last_seq} to {seq} ({what})")
-        elif event["prev_hash"] != self.last_hash:
-            self.fail(seq, f"prev_hash does not match event {self.last_seq} (inserted, deleted or reordered)")
-        elif chain_hash(self.last_hash, canonical or event_bytes(event)) != event["hash"]:
+        if self.linked(seq, event["prev_hash"]) and (
+            chain_hash(self.last_hash, canonical or event_bytes(event)) != event["hash"]
+        ):
             self.fail(seq, "hash does not match the event's content (altered)")
         self.last_seq = seq
         self.last_hash = str(event["hash"])
         if self.last_hash == self.kept_hash:
             self.kept_found = True
+
+    def linked(self, seq: int, prev_hash: str) -> bool:
+        """Whether an event numbered ``seq`` naming ``prev_hash`` follows the last one; else a break."""
+        expected = self.last_seq + 1
+        if seq != expected:
+            what = "deleted" if seq > expected else "duplicated or reordered"
+            self.fail(expected, f"sequence jumps from {self.last_seq} to {seq} ({what})")
+            return False
+        if prev_hash != self.last_hash:
+            self.fail(seq, f"prev_hash does not match event {self.last_seq} (inserted, deleted or reordered)")
+            return False
+        return True
 
     def fail(self, seq: int, problem: str) -> None:
         """Record a break at ``seq`` (only the first one is kept)."""

@@ -310,3 +310,32 @@ class TestMeasurePlan:
         closing = jobs["FILIERE-2022", "close"]
         assert closing.effective_at == datetime(2022, 10, 17, 15, tzinfo=UTC)
         assert closing.run_at - closing.effective_at == timedelta(milliseconds=1)
+
+
+class TestShutdown:
+    def test_stop_while_a_job_reconciles(self, live: Engine) -> None:
+        """A job that reconciles (a close plans the expiries) while the scheduler stops: no deadlock.
+
+        APScheduler 3 holds its job-store lock while shutdown waits for running jobs; a
+        reconcile reaching the job store then would wait forever. The job here is held
+        until the shutdown is under way, then reconciles.
+        """
+        import threading
+
+        service = SchedulerService(live, reconcile_every=3600)
+        service.start(wait_for_lead=False)
+        running, go = threading.Event(), threading.Event()
+
+        def job_that_reconciles() -> None:
+            running.set()
+            go.wait(10)
+            service.reconcile()
+
+        service.scheduler.add_job(job_that_reconciles, "date", run_date=datetime.now(UTC), id="held")
+        assert running.wait(10)
+        stopper = threading.Thread(target=service.stop)
+        stopper.start()
+        time.sleep(0.3)  # the shutdown now waits for the held job
+        go.set()
+        stopper.join(10)
+        assert not stopper.is_alive(), "stop() deadlocked with a reconciling job"

@@ -228,6 +228,7 @@ class TestExport:
         assert set(manifest["definitions"]) == {e["definition_version"] for e in read_events(out)}
         report = verify_file(out)
         assert (report.ok, report.events, report.head_hash) == (True, 83, manifest["head_hash"])
+        assert verify_file(out, workers=4) == report
 
     @pytest.mark.parametrize(
         ("edit", "bad_seq"),
@@ -242,17 +243,27 @@ class TestExport:
         ],
         ids=["altered", "tail-cut", "deleted", "duplicated", "not-json", "not-canonical", "not-an-event"],
     )
+    @pytest.mark.parametrize("workers", [1, 3, 7])
     def test_a_tampered_export(
-        self, demo: Engine, tmp_path: Path, edit: Callable[[list[bytes]], object], bad_seq: int
+        self,
+        demo: Engine,
+        tmp_path: Path,
+        edit: Callable[[list[bytes]], object],
+        bad_seq: int,
+        workers: int,
     ) -> None:
-        """Altered, deleted, duplicated lines and a cut tail are each found at their event."""
+        """Altered, deleted, duplicated lines and a cut tail are each found at their event.
+
+        In one pass and cut into slices checked by parallel processes: the same report.
+        """
         out = tmp_path / "log.jsonl"
         export_events(demo.db, out)
         lines = out.read_bytes().splitlines()
         edit(lines)
         out.write_bytes(b"\n".join(lines) + b"\n")
-        report = verify_file(out)
+        report = verify_file(out, workers=workers)
         assert (report.ok, report.first_bad_seq) == (False, bad_seq)
+        assert report == verify_file(out, workers=1)
 
     def test_a_cut_tail_without_the_manifest_needs_the_kept_head(self, demo: Engine, tmp_path: Path) -> None:
         """With the manifest gone too, the head hash the auditor kept still catches the cut."""

@@ -203,12 +203,9 @@ def _figures(
 
 
 def _postgres_url(base: str) -> str:
-    import psycopg
+    from durable_fire import fresh_postgres  # bench/ is on sys.path when a script runs
 
-    schema = f"crush_{int(time.time())}"
-    with psycopg.connect(base, autocommit=True) as db:
-        db.execute(f"CREATE SCHEMA {schema}")
-    return f"{base.replace('postgresql://', 'postgresql+psycopg://')}?options=-csearch_path%3D{schema}"
+    return fresh_postgres(base).replace("postgresql://", "postgresql+psycopg://")
 
 
 def main() -> None:

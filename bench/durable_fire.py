@@ -148,8 +148,8 @@ def raw_postgres_loop(url: str, fires: int, tag: str) -> float:
         return fires / (time.perf_counter() - start)
 
 
-def _fresh_postgres(url: str) -> str:
-    """An empty schema on the server, migrated by an Engine; return a URL that uses it."""
+def fresh_postgres(url: str) -> str:
+    """A new, empty schema on the server (an Engine migrates it); a URL whose connections use it."""
     import psycopg
 
     schema = f"bench_{int(time.time())}"
@@ -171,7 +171,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bench.db"
         engine = Engine(f"sqlite:///{path}", clock=clock)
-        pg_url = None if args.no_postgres else _fresh_postgres(args.postgres)
+        pg_url = None if args.no_postgres else fresh_postgres(args.postgres)
         pg_engine = (
             Engine(pg_url.replace("postgresql://", "postgresql+psycopg://"), clock=clock) if pg_url else None
         )

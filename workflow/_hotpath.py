@@ -15,7 +15,7 @@ text on SQLite (SQLAlchemy's own format), aware datetimes on PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -25,19 +25,22 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from handlers.base import Snapshot
-from workflow.canonical import HASHED_FIELDS, timestamp
+from workflow.canonical import HASHED_FIELDS
 
 #: Every column of ``event``: the hashed fields, the request's digest, the hash.
 EVENT_COLUMNS = (*HASHED_FIELDS, "request_hash", "hash")
+
+
+def _marker(pg: bool) -> Callable[[str], str]:
+    """The driver's named-parameter marker: psycopg's ``%(name)s``, sqlite3's ``:name``."""
+    return (lambda name: f"%({name})s") if pg else (lambda name: f":{name}")
 
 
 @cache
 def _sql(dialect: str) -> dict[str, str]:
     """The statements in the driver's own parameter style, with row locks where they exist."""
     pg = dialect == "postgresql"
-
-    def mark(name: str) -> str:
-        return f"%({name})s" if pg else f":{name}"
+    mark = _marker(pg)
 
     lock = " FOR UPDATE" if pg else ""  # SQLite: BEGIN IMMEDIATE already holds the write lock
     return {
@@ -103,8 +106,8 @@ def lock_head(connection: Connection) -> tuple[int, str] | None:
     return (int(row[0]), str(row[1])) if row is not None else None
 
 
-def lock_entity(connection: Connection, kind: str, entity_id: str, *, lock: bool = True) -> Snapshot | None:
-    """The entity row, locked for this transaction on PostgreSQL (unless ``lock`` is false)."""
+def read_entity(connection: Connection, kind: str, entity_id: str, *, lock: bool) -> Snapshot | None:
+    """The entity row; with ``lock``, locked for this transaction on PostgreSQL."""
     row = _run(connection, "entity" if lock else "read", {"k": kind, "i": entity_id}).fetchone()
     if row is None:
         return None
@@ -164,13 +167,13 @@ def event_rows(
     held whole; SQLite's cursor streams by itself.
     """
     pg = connection.dialect.name == "postgresql"
-    mark = "%({})s" if pg else ":{}"
+    mark = _marker(pg)
     conditions, params = [], {}
     if until_seq is not None:
-        conditions.append(f"seq <= {mark.format('until')}")
+        conditions.append(f"seq <= {mark('until')}")
         params["until"] = until_seq
     if as_of is not None:
-        conditions.append(f"occurred_at <= {mark.format('as_of')}")
+        conditions.append(f"occurred_at <= {mark('as_of')}")
         params["as_of"] = stored_time(connection, as_of)
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     columns = ", ".join(_quoted(c) for c in EVENT_COLUMNS)
@@ -183,13 +186,3 @@ def event_rows(
             yield from rows
     finally:
         cursor.close()
-
-
-def canonical_text_time(value: Any) -> str:
-    """A stored time as canonical text: SQLite's ``YYYY-MM-DD HH:MM:SS.ffffff`` rewritten, else formatted."""
-    if isinstance(value, str):
-        if len(value) == 26 and value[10] == " ":
-            return f"{value[:10]}T{value[11:]}Z"
-        value = datetime.fromisoformat(value)
-        value = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return timestamp(value)

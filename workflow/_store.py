@@ -117,9 +117,8 @@ def snapshot_from_row(row: Any) -> Snapshot:
     )
 
 
-# The statements of every fire, built once. Building a statement and its cache key costs more
-# than executing it (~0.4 ms a fire in all, measured by bench/durable_fire.py); built once,
-# SQLAlchemy memoizes the key and reuses the compiled SQL.
+# Built once: building a statement and its cache key costs more than executing it (the
+# statements of every fire are in _hotpath.py; this one runs for every protocol number and id).
 _BUMP = (
     update(COUNTER)
     .where(COUNTER.c.name == bindparam("n"))
@@ -146,11 +145,11 @@ class TxReader:
 
     def get(self, kind: str, entity_id: str) -> Snapshot | None:
         """The entity as stored in this transaction, or ``None``."""
-        return _hotpath.lock_entity(self._c, kind, entity_id, lock=False)
+        return _hotpath.read_entity(self._c, kind, entity_id, lock=False)
 
     def lock(self, kind: str, entity_id: str) -> Snapshot | None:
         """Like :meth:`get`, locking the row on PostgreSQL (SQLite holds the write lock)."""
-        return _hotpath.lock_entity(self._c, kind, entity_id)
+        return _hotpath.read_entity(self._c, kind, entity_id, lock=True)
 
     def find(self, kind: str, *, parent_id: str, state: str | None = None) -> Sequence[Snapshot]:
         """Entities of ``kind`` under ``parent_id``, optionally in ``state``, by id."""

@@ -12,14 +12,14 @@ the same code verifies an exported file.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from workflow.canonical import GENESIS, HASHED_FIELDS, chain_hash, event_bytes, timestamp
+from workflow.canonical import GENESIS, HASHED_FIELDS, canonical_text_time, chain_hash, event_bytes, timestamp
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -145,22 +145,12 @@ def _stored_canonical(row: tuple[Any, ...]) -> tuple[dict[str, Any], bytes]:
     the stored text, even one that means the same, breaks the hash. Stored
     times are rewritten as canonical text.
     """
-    from workflow._hotpath import canonical_text_time
-
     fields = dict(zip(HASHED_FIELDS, row, strict=False))
     fields["occurred_at"] = canonical_text_time(fields["occurred_at"])
     fields["effective_at"] = canonical_text_time(fields["effective_at"])
     fields["payload"] = orjson.Fragment(fields["payload"])
     canonical = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
     return {"seq": row[_SEQ], "prev_hash": row[_PREV], "hash": row[_HASH]}, canonical
-
-
-def check_events(events: Iterable[Mapping[str, Any]], *, kept_hash: str | None = None) -> ChainChecker:
-    """Run every event, in order, through one :class:`ChainChecker` and return it."""
-    checker = ChainChecker(kept_hash)
-    for event in events:
-        checker.check(event)
-    return checker
 
 
 def verify_chain(db: Engine, *, head_hash: str | None = None) -> ChainReport:

@@ -87,3 +87,13 @@ def event_bytes(fields: Mapping[str, Any]) -> bytes:
 def chain_hash(prev_hash: str, canonical: bytes) -> str:
     """The hash of the event whose canonical bytes are ``canonical``."""
     return hashlib.sha256(prev_hash.encode("ascii") + canonical).hexdigest()
+
+
+def canonical_text_time(value: Any) -> str:
+    """A stored time as canonical text: SQLite's ``YYYY-MM-DD HH:MM:SS.ffffff`` rewritten, else formatted."""
+    if isinstance(value, str):
+        if len(value) == 26 and value[10] == " ":
+            return f"{value[:10]}T{value[11:]}Z"
+        value = datetime.fromisoformat(value)
+        value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return timestamp(value)

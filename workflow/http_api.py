@@ -236,17 +236,16 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one nested function per endpo
         idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     ) -> EventOut:
         """Create an entity (a proposal, a partnership, a decree, an application…)."""
-        event = engine.fire(
-            kind.value,
+        return _fired(
+            engine,
+            caller,
+            kind,
             body.id,
             "create",
-            actor=caller.actor,
-            role=caller.role,
-            payload=body.payload,
+            body=body,
             idempotency_key=idempotency_key,
-            dry_run=body.dry_run,
+            expected_version=None,
         )
-        return EventOut(**event.report())
 
     @app.post("/v1/entities/{kind}/{entity_id}/{trigger}", tags=["transitions"], responses=ERRORS)
     def fire(  # noqa: PLR0917 - FastAPI passes path, body and dependencies by name
@@ -259,18 +258,16 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one nested function per endpo
         idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     ) -> EventOut:
         """Fire ``trigger`` on an entity: one transaction, one event (plus its follow-ups)."""
-        event = engine.fire(
-            kind.value,
+        return _fired(
+            engine,
+            caller,
+            kind,
             entity_id,
             trigger,
-            actor=caller.actor,
-            role=caller.role,
-            payload=body.payload,
+            body=body,
             idempotency_key=idempotency_key,
             expected_version=body.expected_version,
-            dry_run=body.dry_run,
         )
-        return EventOut(**event.report())
 
     @app.get("/v1/entities/{kind}", tags=["reading"], responses=ERRORS)
     def entities(
@@ -352,6 +349,32 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one nested function per endpo
         return EventsPage(
             events=[EventOut(**e.report()) for e in page], last_seq=page[-1].seq if page else after
         )
+
+
+def _fired(
+    engine: Engine,
+    caller: apikeys.ApiKey,
+    kind: Any,
+    entity_id: str | None,
+    trigger: str,
+    *,
+    body: FireIn,
+    idempotency_key: str | None,
+    expected_version: int | None,
+) -> EventOut:
+    """Fire as the key's actor and role; the event as it goes over the wire."""
+    event = engine.fire(
+        kind.value,
+        entity_id,
+        trigger,
+        actor=caller.actor,
+        role=caller.role,
+        payload=body.payload,
+        idempotency_key=idempotency_key,
+        expected_version=expected_version,
+        dry_run=body.dry_run,
+    )
+    return EventOut(**event.report())
 
 
 def _entity(snapshot: Any) -> EntityOut:

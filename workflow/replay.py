@@ -311,14 +311,15 @@ def canonical_events(
 ) -> Iterator[dict[str, Any]]:
     """Stream the stored events in canonical form (payload parsed), in order, optionally cut."""
     from workflow import _hotpath
+    from workflow.canonical import canonical_text_time
     from workflow.db import reading
 
     names = _hotpath.EVENT_COLUMNS
     with reading(db) as connection:
         for row in _hotpath.event_rows(connection, until_seq=until_seq, as_of=as_of):
             event = dict(zip(names, row, strict=True))
-            event["occurred_at"] = _hotpath.canonical_text_time(event["occurred_at"])
-            event["effective_at"] = _hotpath.canonical_text_time(event["effective_at"])
+            event["occurred_at"] = canonical_text_time(event["occurred_at"])
+            event["effective_at"] = canonical_text_time(event["effective_at"])
             event["payload"] = orjson.loads(event["payload"])
             del event["request_hash"]
             yield event

@@ -193,10 +193,13 @@ class Deliverer:
             return self._deliver_pending(hook) if mine else 0
 
     def _deliver_pending(self, hook: Webhook) -> int:
-        hook = next((h for h in all_webhooks(self.db) if h.id == hook.id), hook)  # its cursor now
         with reading(self.db) as connection:
+            # Its cursor now, not as the round began: another process may have moved it since.
+            after = connection.execute(
+                select(WEBHOOK.c.delivered_seq).where(WEBHOOK.c.id == hook.id)
+            ).scalar_one()
             rows = connection.execute(
-                select(EVENT).where(EVENT.c.seq > hook.delivered_seq).order_by(EVENT.c.seq).limit(self.batch)
+                select(EVENT).where(EVENT.c.seq > after).order_by(EVENT.c.seq).limit(self.batch)
             ).all()
         from workflow._store import event_from_row
 

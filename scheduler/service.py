@@ -21,8 +21,9 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobEvent
-from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.jobstores.base import JobLookupError
 
+from scheduler.background import QuiescentScheduler
 from scheduler.leader import leader_for
 from scheduler.plan import Job, plan
 from workflow import Engine, Event, FiliereError, GuardRefused, TransitionNotAllowed
@@ -47,7 +48,7 @@ class SchedulerService:
         self.engine = engine
         self.reconcile_every = reconcile_every
         self.leader = leader_for(engine)
-        self.scheduler = BackgroundScheduler(
+        self.scheduler = QuiescentScheduler(
             timezone=ROME,
             job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
         )
@@ -113,7 +114,12 @@ class SchedulerService:
                 if j.id.startswith("filiere:") and j.id != "filiere:reconcile"
             }
             for obsolete in present - set(wanted):
-                self.scheduler.remove_job(obsolete)
+                try:
+                    self.scheduler.remove_job(obsolete)
+                except JobLookupError:
+                    # It became due and ran between our listing and now: APScheduler
+                    # removes a one-shot job as it hands it over. Nothing is left to remove.
+                    continue
                 log.info("job removed", job=obsolete)
             for job_id in set(wanted) - present:
                 job = wanted[job_id]

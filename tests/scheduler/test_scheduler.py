@@ -339,3 +339,64 @@ class TestShutdown:
         go.set()
         stopper.join(10)
         assert not stopper.is_alive(), "stop() deadlocked with a reconciling job"
+
+
+class TestMainLoopSurvives:
+    """APScheduler's own thread must outlive the races that killed it (issue 13, point 1)."""
+
+    def test_shutdown_during_a_job_pass(self, live: Engine) -> None:
+        """A stop that lands while a pass hands a one-shot job over: the pass finishes first.
+
+        Before the fix, ``shutdown`` set the state to stopped mid-pass; the pass's
+        ``remove_job`` then looked among pending jobs and raised ``JobLookupError`` in
+        the main loop thread (pytest turns an exception in a thread into a failure).
+        """
+        import threading
+
+        from apscheduler.executors.pool import ThreadPoolExecutor
+
+        in_pass, stop_called = threading.Event(), threading.Event()
+
+        class SlowHandOver(ThreadPoolExecutor):  # type: ignore[misc]
+            def submit_job(self, job: Any, run_times: Any) -> None:
+                super().submit_job(job, run_times)
+                in_pass.set()
+                stop_called.wait(2)  # the stop arrives while the pass still holds the job
+
+        service = SchedulerService(live, reconcile_every=3600)
+        service.start(wait_for_lead=False)
+        service.scheduler.add_executor(SlowHandOver(), "slow")
+        service.scheduler.add_job(lambda: None, "date", run_date=datetime.now(UTC), id="x", executor="slow")
+        assert in_pass.wait(10)
+        stopper = threading.Thread(target=service.stop)
+        stopper.start()
+        time.sleep(0.2)
+        stop_called.set()
+        stopper.join(10)
+        assert not stopper.is_alive()
+        assert not service.scheduler.running
+
+    def test_reconcile_after_the_job_ran_meanwhile(self, live: Engine) -> None:
+        """An obsolete job that ran and left between the listing and the removal is not an error."""
+        config, _, _ = soon_call(3600, 7200)
+        seed(live, config)
+        service = SchedulerService(live, reconcile_every=3600)
+        service.start(wait_for_lead=False)
+        try:
+            service.scheduler.add_job(
+                lambda: None, "date", run_date=datetime(2099, 1, 1, tzinfo=UTC), id="filiere:gone"
+            )
+            listed = service.scheduler.get_jobs
+
+            def listing_then_the_job_runs() -> Any:
+                jobs = listed()
+                service.scheduler.remove_job("filiere:gone")  # what the main loop does on hand-over
+                return jobs
+
+            service.scheduler.get_jobs = listing_then_the_job_runs  # type: ignore[method-assign]
+            planned = service.reconcile()
+            service.scheduler.get_jobs = listed  # type: ignore[method-assign]
+            assert [j.trigger for j in planned] == ["open"]
+            assert {j.id for j in service.scheduler.get_jobs()} == {"filiere:reconcile", planned[0].id}
+        finally:
+            service.stop()

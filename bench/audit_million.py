@@ -70,8 +70,8 @@ def _stored_time(moment: datetime) -> str:
 
 def build(folder: Path, events: int) -> tuple[Path, Path]:
     """Write ``log.jsonl`` (+ manifest) and ``log.db`` holding ``events`` events."""
-    from workflow.export import write_manifest
-    from workflow.replay import stored_definitions
+    from workflow.audit.export import write_manifest
+    from workflow.audit.replay import stored_definitions
 
     template = make_template(folder)
     db_path = folder / "log.db"
@@ -111,7 +111,7 @@ def build(folder: Path, events: int) -> tuple[Path, Path]:
     connection.execute("UPDATE chain_head SET seq = ?, hash = ?", (seq, prev))
     connection.commit()
     connection.close()
-    from workflow.db import make_engine
+    from workflow.store.db import make_engine
 
     write_manifest(out, seq, (seq, prev), stored_definitions(make_engine(f"sqlite:///{db_path}")))
     return out, db_path
@@ -125,7 +125,7 @@ def _write(
     out: Path,
 ) -> tuple[int, str]:
     """Renumber, re-time and re-chain ``wanted`` events; write them to ``out`` and the table."""
-    from workflow.audit import canonical_row
+    from workflow.audit.verify import canonical_row
     from workflow.canonical import GENESIS, chain_hash, event_bytes
 
     start = datetime(2022, 3, 1, 9, tzinfo=UTC)
@@ -195,16 +195,17 @@ def measure(what: str, log: Path, db: Path) -> dict[str, Any]:
                 events += 1
         ok = True
     elif what in ("verify-file", "verify-db"):
-        from workflow.audit import verify_chain
-        from workflow.db import make_engine
-        from workflow.export import verify_file
+        from workflow.audit.export import verify_file
+        from workflow.audit.verify import verify_chain
+        from workflow.store.db import make_engine
 
         report = verify_file(log) if what == "verify-file" else verify_chain(make_engine(f"sqlite:///{db}"))
         events, ok = report.events, report.ok
     else:
-        from workflow.db import make_engine
-        from workflow.export import read_events, read_manifest
-        from workflow.replay import canonical_events, compare, replay, stored_definitions
+        from workflow.audit.compare import compare
+        from workflow.audit.export import read_events, read_manifest
+        from workflow.audit.replay import canonical_events, replay, stored_definitions
+        from workflow.store.db import make_engine
 
         if what == "replay-file":
             manifest = read_manifest(log) or {}

@@ -25,7 +25,7 @@ from typing import Any
 
 from handlers import MODULES
 from states import DEFINITIONS
-from workflow import _machine
+from workflow import machine as _machine
 from workflow.clock import SimulatedClock
 from workflow.engine import Engine, _Step
 from workflow.logconfig import configure

@@ -84,7 +84,7 @@ def _pg_schema(pg_url: str) -> Iterator[dict[str, str]]:
 @pytest.fixture(name="pg_engine")
 def _pg_engine(pg_url: str, pg_schema: dict[str, str], clock: SimulatedClock) -> Iterator[Engine]:
     """An engine on the real PostgreSQL, in a schema of its own."""
-    from workflow.db import make_engine
+    from workflow.store.db import make_engine
 
     engine = Engine(db=make_engine(pg_url, connect_args=pg_schema), clock=clock)
     try:
@@ -114,7 +114,7 @@ def _contract_world(
 @pytest.fixture(name="demo_source", scope="session")
 def _demo_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo's database (both phases, 83 events), built once; copy it before changing it."""
-    from workflow.demo import run_demo
+    from workflow.demo.phase1 import run_demo
 
     path = tmp_path_factory.mktemp("demo") / "demo.db"
     assert run_demo(path, echo=lambda *_: None)

@@ -71,7 +71,7 @@ class World:
 
     def another_engine(self) -> Engine:
         """A second engine on the same database (as another process would open it)."""
-        from workflow.db import make_engine
+        from workflow.store.db import make_engine
 
         if self.url:
             return Engine(db=make_engine(self.url, connect_args=self.connect_args or {}), clock=self.clock)

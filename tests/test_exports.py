@@ -63,6 +63,6 @@ def test_states_and_handlers_exports() -> None:
 
 def test_importing_workflow_is_light() -> None:
     """``import workflow`` (and so the CLI's --help) does not import SQLAlchemy."""
-    code = "import sys, workflow, workflow.cli; print('sqlalchemy' in sys.modules)"
+    code = "import sys, workflow, workflow.cli.main; print('sqlalchemy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

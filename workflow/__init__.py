@@ -17,11 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from handlers.base import ListVersion, Snapshot
-    from workflow._store import StoredEvent as Event
-    from workflow.audit import ChainReport, verify_chain
+    from workflow.audit.verify import ChainReport, verify_chain
     from workflow.clock import Clock, SimulatedClock, SystemClock
     from workflow.config import example_call_path, read_call_file
-    from workflow.engine import AlreadyExists, Engine
+    from workflow.engine import Engine
     from workflow.errors import (
         AlreadyRunning,
         ConfigurationError,
@@ -39,18 +38,19 @@ if TYPE_CHECKING:
         TransitionNotAllowed,
         VersionConflict,
     )
+    from workflow.store.eventlog import StoredEvent as Event
 
 _WHERE = {
     "Engine": "workflow.engine",
-    "AlreadyExists": "workflow.engine",
-    "Event": "workflow._store:StoredEvent",
+    "AlreadyExists": "workflow.errors",
+    "Event": "workflow.store.eventlog:StoredEvent",
     "Snapshot": "handlers.base",
     "ListVersion": "handlers.base",
     "Clock": "workflow.clock",
     "SystemClock": "workflow.clock",
     "SimulatedClock": "workflow.clock",
-    "ChainReport": "workflow.audit",
-    "verify_chain": "workflow.audit",
+    "ChainReport": "workflow.audit.verify",
+    "verify_chain": "workflow.audit.verify",
     "read_call_file": "workflow.config",
     "example_call_path": "workflow.config",
     **dict.fromkeys(

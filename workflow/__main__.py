@@ -2,6 +2,6 @@
 
 import sys
 
-from workflow.cli import main
+from workflow.cli.main import main
 
 sys.exit(main())

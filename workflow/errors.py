@@ -183,3 +183,12 @@ class HandlerError(FiliereError):
         self.trigger = trigger
         self.reason = reason
         super().__init__(f"handler {kind}.{trigger} failed: {reason}")
+
+
+class AlreadyExists(ConflictError):
+    """An entity with that kind and id exists already."""
+
+    def __init__(self, kind: str, entity_id: str) -> None:
+        self.kind = kind
+        self.entity_id = entity_id
+        super().__init__(f"{kind} {entity_id} exists already")

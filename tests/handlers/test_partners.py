@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from tests.factories import World, partners
 from workflow.errors import GuardRefused, InvalidInput
-from workflow.models import ENTITY, EVENT
+from workflow.store.tables import ENTITY, EVENT
 
 
 def register(world: World, members: list[dict[str, Any]]) -> str:

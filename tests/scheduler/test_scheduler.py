@@ -254,7 +254,7 @@ class TestOneScheduler:
             leader.send_signal(signal.SIGKILL)
             leader.wait(timeout=10)
             _wait_for_line(standby, "scheduler leading", lines)
-            from workflow.db import make_engine
+            from workflow.store.db import make_engine
 
             engine = Engine(db=make_engine(pg_url, connect_args=pg_schema), clock=SystemClock())
             config, _, _ = soon_call(1, 3)

@@ -13,8 +13,8 @@ from handlers import MODULES
 from handlers.base import Context, Outcome, Refusal
 from handlers.payloads import Empty
 from states import CREATE, DEFINITIONS, MachineDefinition, arrow
-from workflow._machine import build, load, validate
 from workflow.errors import InvalidDefinition
+from workflow.machine import build, load, validate
 
 TOY = MachineDefinition(
     name="toy",

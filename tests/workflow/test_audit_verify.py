@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from tests.factories import World
-from workflow.audit import ChainReport, verify_chain
+from workflow.audit.verify import ChainReport, verify_chain
 from workflow.canonical import GENESIS
 
 
@@ -149,9 +149,9 @@ def _rehash(world: World, seq: int) -> str:
     """The hash an attacker would compute for the altered event ``seq``."""
     from sqlalchemy import select
 
-    from workflow.audit import canonical_row
+    from workflow.audit.verify import canonical_row
     from workflow.canonical import chain_hash, event_bytes
-    from workflow.models import EVENT
+    from workflow.store.tables import EVENT
 
     with world.engine.db.connect() as c:
         row = c.execute(select(EVENT).where(EVENT.c.seq == seq)).first()

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text
 from tests.factories import CALL_ID, World
 from workflow.engine import Engine
 from workflow.errors import DatabaseError, GuardRefused, TransitionNotAllowed, VersionConflict
-from workflow.models import EVENT
+from workflow.store.tables import EVENT
 
 FAILING_INSERT = {
     "sqlite": [

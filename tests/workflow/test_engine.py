@@ -22,7 +22,7 @@ from workflow.errors import (
     TransitionNotAllowed,
     VersionConflict,
 )
-from workflow.models import COUNTER, ENTITY, EVENT
+from workflow.store.tables import COUNTER, ENTITY, EVENT
 
 
 def counts(engine: Engine) -> tuple[int, int, int]:

@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.factories import CALL_ID, World, measure_config, partners
-from workflow import apikeys
-from workflow.db import make_engine
-from workflow.http_api import create_app
+from workflow.http import keys
+from workflow.http.api import create_app
+from workflow.store.db import make_engine
 
 ROLES = ("applicant", "operator", "evaluator", "director", "system", "auditor")
 ACTORS = {
@@ -33,7 +33,7 @@ class Api:
         self.world = world
         self.client = TestClient(create_app(world.engine))
         self.keys = {
-            role: apikeys.create(world.engine.db, actor=ACTORS[role], role=role, now=world.clock.now())[1]
+            role: keys.create(world.engine.db, actor=ACTORS[role], role=role, now=world.clock.now())[1]
             for role in ROLES
         }
 
@@ -118,14 +118,14 @@ class TestAuthentication:
     def test_a_revoked_key_stops_at_once(self, api: Api) -> None:
         key_id = api.keys["operator"].split("_")[1]
         assert api.get("operator", "/v1/whoami").status_code == 200
-        apikeys.revoke(api.world.engine.db, key_id, api.world.clock.now())
+        keys.revoke(api.world.engine.db, key_id, api.world.clock.now())
         assert api.get("operator", "/v1/whoami").status_code == 401
 
     def test_the_secret_is_not_stored(self, api: Api) -> None:
         """Only a digest of the secret is in the database."""
         from sqlalchemy import select
 
-        from workflow.models import API_KEY
+        from workflow.store.tables import API_KEY
 
         with api.world.engine.db.connect() as connection:
             stored = " ".join(str(v) for row in connection.execute(select(API_KEY)) for v in row)

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import positive_data_acceptance
 
 from tests.factories import World
-from workflow import apikeys
-from workflow.http_api import create_app, openapi_document
+from workflow.http import keys
+from workflow.http.api import create_app, openapi_document
 
 DOCUMENT = Path(__file__).parent.parent.parent / "docs" / "openapi.json"
 OPERATIONS = [
@@ -34,7 +34,7 @@ def test_every_operation_conforms(world: World, method: str, path: str) -> None:
     """Generated requests, authenticated: no 5xx, every answer as the document says."""
     world.open_call()
     world.draft()
-    _key, secret = apikeys.create(world.engine.db, actor="op.rossi", role="operator", now=world.clock.now())
+    _key, secret = keys.create(world.engine.db, actor="op.rossi", role="operator", now=world.clock.now())
     operation = schemathesis.openapi.from_asgi("/openapi.json", create_app(world.engine))[path][method]
 
     strategy = operation.as_strategy()
@@ -66,5 +66,5 @@ def _no_wait(case: schemathesis.Case) -> schemathesis.Case:
 
 
 def test_the_committed_document_is_current() -> None:
-    """``docs/openapi.json`` is what the code serves (regenerate: python -m workflow.http_api)."""
+    """``docs/openapi.json`` is what the code serves (regenerate: python -m workflow.http.api)."""
     assert DOCUMENT.read_text() == openapi_document()

@@ -10,9 +10,9 @@ import structlog
 from sqlalchemy import text
 
 from tests.factories import World
-from workflow.db import make_engine, resolve_url
 from workflow.errors import DatabaseUnavailable, ForbiddenRole
 from workflow.logconfig import configure
+from workflow.store.db import make_engine, resolve_url
 
 
 @pytest.fixture(autouse=True)

@@ -11,14 +11,14 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
-from workflow.db import make_engine
 from workflow.engine import Engine
-from workflow.schema import HEAD, current_revision, migrate
+from workflow.store.db import make_engine
+from workflow.store.schema import HEAD, current_revision, migrate
 
 
 def script_head() -> str:
     config = Config()
-    config.set_main_option("script_location", "workflow:migrations")
+    config.set_main_option("script_location", "workflow.store:migrations")
     return str(ScriptDirectory.from_config(config).get_current_head())
 
 
@@ -34,7 +34,7 @@ def populated(engine: Engine) -> None:
 
 class TestMigrations:
     def test_head_constant_is_alembic_head(self) -> None:
-        """``workflow.schema.HEAD`` names the newest migration (so the fast path is right)."""
+        """``workflow.store.schema.HEAD`` names the newest migration (so the fast path is right)."""
         assert script_head() == HEAD
 
     def test_empty_database_reaches_head(self, tmp_path: Path) -> None:
@@ -56,7 +56,7 @@ class TestMigrations:
     def test_previous_revision_with_data(self, tmp_path: Path) -> None:
         """A database at the previous revision, with events, reaches head with data and chain intact."""
         from tests.factories import rome
-        from workflow.audit import verify_chain
+        from workflow.audit.verify import verify_chain
         from workflow.clock import SimulatedClock
 
         path = tmp_path / "old.db"

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.factories import CALL_ID, World, applicants
-from workflow.audit import verify_chain
+from workflow.audit.verify import verify_chain
 from workflow.clock import SimulatedClock
 from workflow.engine import Engine
 from workflow.errors import FiliereError, GuardRefused
@@ -27,7 +27,7 @@ SPAWN = multiprocessing.get_context("spawn")
 
 
 def _engine(target: dict[str, Any], moment: datetime) -> Engine:
-    from workflow.db import make_engine
+    from workflow.store.db import make_engine
 
     clock = SimulatedClock(moment)
     if target["url"]:

@@ -24,10 +24,11 @@ from hypothesis import strategies as st
 
 from handlers.timeutil import ROME
 from tests.factories import CALL_ID, World, rome
+from workflow.audit.compare import compare
+from workflow.audit.replay import canonical_events, replay, stored_definitions
 from workflow.clock import SimulatedClock
 from workflow.engine import Engine
 from workflow.errors import FiliereError
-from workflow.replay import canonical_events, compare, replay, stored_definitions
 
 OWNERS = ("capofila.alfa", "capofila.beta")
 TABLES = ("entity", "event", "chain_head", "list_version", "list_entry", "counter")

@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy import text
 
 from tests.factories import CALL_ID, World, rome
+from workflow.audit.compare import compare
+from workflow.audit.export import export_events, read_events, read_manifest, verify_file
+from workflow.audit.replay import Problem, ReplayResult, canonical_events, replay, stored_definitions
 from workflow.clock import SimulatedClock
 from workflow.engine import Engine
-from workflow.export import export_events, read_events, read_manifest, verify_file
-from workflow.replay import Problem, ReplayResult, canonical_events, compare, replay, stored_definitions
 
 HISTORIES = Path(__file__).parent.parent / "fixtures" / "histories"
 

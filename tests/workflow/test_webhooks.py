@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from tests.factories import World
-from workflow import webhooks
 from workflow.errors import InvalidInput, NotFound
+from workflow.http import webhooks
 
 
 class Receiver:

@@ -12,112 +12,15 @@ with ``audit verify`` on the chain it wrote.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
-
-from stdnum import luhn
 
 from handlers.timeutil import for_people, from_json
-from workflow.audit import verify_chain
+from workflow.audit.verify import verify_chain
 from workflow.clock import SimulatedClock
 from workflow.config import example_call_path, read_call_file
+from workflow.demo.phase2 import first_come_measure_2024, funding_table, ranked_measure_2022
+from workflow.demo.story import DIRECTOR, GOOD, OPERATOR, SYSTEM, WEAK, WORTHY, Echo, Story, piva, rome, table
 from workflow.engine import Engine
-from workflow.errors import FiliereError
-
-ROME = ZoneInfo("Europe/Rome")
-OPERATOR, DIRECTOR, SYSTEM = "op.rossi", "dir.verdi", "system"
-Echo = Callable[[str], None]
-
-
-def _rome(year: int, month: int, day: int, *clock: int) -> datetime:
-    """An aware Europe/Rome datetime; ``clock`` is hour, minute, second."""
-    return datetime(year, month, day, *clock, tzinfo=ROME)  # type: ignore[misc, arg-type]
-
-
-def _piva(n: int) -> str:
-    body = f"{n:07d}015"  # a Milan-registered partita IVA with a valid check digit
-    return body + luhn.calc_check_digit(body)
-
-
-@dataclass
-class _Story:
-    engine: Engine
-    clock: SimulatedClock
-    echo: Echo
-    refusals: list[str] = field(default_factory=list)
-    next_company: int = 100
-    gamma_members: list[dict[str, Any]] = field(default_factory=list)
-
-    def at(self, year: int, month: int, day: int, *clock: int) -> None:
-        self.clock.set(_rome(year, month, day, *clock))
-
-    def say(self, text: str) -> None:
-        self.echo(f"  {for_people(self.clock.now())[:16]}  {text}")
-
-    def fire(self, kind: str, entity: str | None, trigger: str, actor: str, role: str, **payload: Any) -> Any:
-        return self.engine.fire(kind, entity, trigger, actor=actor, role=role, payload=payload)
-
-    def refused(self, what: str, action: Callable[[], object]) -> None:
-        try:
-            action()
-        except FiliereError as exc:
-            self.refusals.append(f"{what}: {exc}")
-            self.say(f"REFUSED {what}: {exc}")
-        else:  # pragma: no cover - the story is built so that these fail
-            raise AssertionError(f"{what} should have been refused")
-
-    def companies(self, count: int, lead_name: str, *, lead: bool = True) -> list[dict[str, Any]]:
-        members = []
-        for i in range(count):
-            self.next_company += 1
-            members.append(
-                {
-                    "tax_code": _piva(self.next_company),
-                    "name": f"{lead_name} S.p.A." if i == 0 else f"Impresa {self.next_company} S.r.l.",
-                    "lombardy_seat": True,
-                    "capofila": lead and i == 0,
-                    "size": "large" if lead and i == 0 else "sme",
-                }
-            )
-        return members
-
-    def partnership(self, owner: str, name: str, members: list[dict[str, Any]]) -> str:
-        payload = {"name": name, "agreement": f"Accordo di progetto {name}", "partners": members}
-        event = self.engine.create("partnership", actor=owner, role="applicant", payload=payload)
-        self.say(f"partnership {event.entity_id} '{name}' registered by {owner}: {len(members)} partners")
-        return str(event.entity_id)
-
-    def draft(self, owner: str, partnership: str, title: str, areas: list[str]) -> str:
-        payload = {
-            "call_id": "MI-FILIERE-2022",
-            "partnership_id": partnership,
-            "title": title,
-            "summary": f"Progetto di filiera: {title}",
-            "areas": areas,
-        }
-        event = self.engine.create("proposal", actor=owner, role="applicant", payload=payload)
-        self.say(f"draft {event.entity_id} '{title}' opened")
-        return str(event.entity_id)
-
-    def submit(self, owner: str, proposal: str) -> None:
-        self.fire("proposal", proposal, "submit", owner, "applicant")
-        data = self.engine.get("proposal", proposal).data
-        digest = data["receipt"]["sha256"][:12]
-        self.say(f"{proposal} submitted: protocol {data['protocol']}, receipt sha256 {digest}…")
-
-    def evaluate(self, evaluator: str, proposal: str, scores: dict[str, int]) -> None:
-        event = self.fire("proposal", proposal, "evaluate", evaluator, "evaluator", scores=scores)
-        total = event.payload["effects"]["total"]
-        self.say(f"{proposal} evaluated by {evaluator}: {total}/100 -> {event.to_state}")
-
-
-WORTHY = {"coherence": 18, "partnership": 30, "innovation": 24, "impact": 16}
-GOOD = {"coherence": 16, "partnership": 20, "innovation": 20, "impact": 14}
-WEAK = {"coherence": 10, "partnership": 10, "innovation": 12, "impact": 8}
 
 
 def run_demo(path: str | Path, echo: Echo = print) -> bool:
@@ -125,9 +28,9 @@ def run_demo(path: str | Path, echo: Echo = print) -> bool:
     target = Path(path)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{target}{suffix}").unlink(missing_ok=True)
-    clock = SimulatedClock(_rome(2022, 2, 25, 10))
+    clock = SimulatedClock(rome(2022, 2, 25, 10))
     engine = Engine(f"sqlite:///{target}", clock=clock)
-    story = _Story(engine, clock, echo)
+    story = Story(engine, clock, echo)
     echo(
         f"Filiere demo: the 2022 call and two Phase-2 measures, on {target} (simulated clock, Europe/Rome)\n"
     )
@@ -143,10 +46,8 @@ def run_demo(path: str | Path, echo: Echo = print) -> bool:
     return bool(report.ok)
 
 
-def _phase_one(s: _Story) -> dict[str, str]:
+def _phase_one(s: Story) -> dict[str, str]:
     """Both phases in date order: Phase-2 measures open while Phase 1 goes on."""
-    from workflow.demo_phase2 import first_come_measure_2024, ranked_measure_2022
-
     ids = _opening(s)
     _first_round(s, ids)
     ranked_measure_2022(s, ids)
@@ -156,7 +57,7 @@ def _phase_one(s: _Story) -> dict[str, str]:
     return ids
 
 
-def _opening(s: _Story) -> dict[str, str]:
+def _opening(s: Story) -> dict[str, str]:
     """The call, its evaluators, six partnerships and their drafts."""
     e = s.engine
     config = read_call_file(example_call_path("manifestazione-2022"))
@@ -168,7 +69,7 @@ def _opening(s: _Story) -> dict[str, str]:
         actor=OPERATOR,
         role="operator",
         entity_id="eval.bianchi",
-        payload={"name": "Anna Bianchi", "ties": [_piva(301)]},
+        payload={"name": "Anna Bianchi", "ties": [piva(301)]},
     )
     e.create(
         "evaluator",
@@ -228,7 +129,7 @@ def _opening(s: _Story) -> dict[str, str]:
     }
 
 
-def _first_round(s: _Story, ids: dict[str, str]) -> None:
+def _first_round(s: Story, ids: dict[str, str]) -> None:
     """Submissions in 2022, a refusal cured, an integration, evaluations, decree 1."""
     e, p_alfa, p_gamma, gamma = s.engine, ids["alfa"], ids["gamma"], ids["pt_gamma"]
     s.at(2022, 9, 10, 11, 30)
@@ -295,7 +196,7 @@ def _first_round(s: _Story, ids: dict[str, str]) -> None:
     ids["d1"] = d1
 
 
-def _second_round(s: _Story, ids: dict[str, str]) -> None:
+def _second_round(s: Story, ids: dict[str, str]) -> None:
     """2023, under the first extension: two more submissions, a withdrawal, decree 2."""
     e, p_gamma = s.engine, ids["gamma"]
     beta, zeta = ids["pt_beta"], ids["pt_zeta"]
@@ -330,7 +231,7 @@ def _second_round(s: _Story, ids: dict[str, str]) -> None:
     ids.update(beta=p_beta, zeta=p_zeta, d2=d2)
 
 
-def _deadline(s: _Story, ids: dict[str, str]) -> None:
+def _deadline(s: Story, ids: dict[str, str]) -> None:
     """One second after the last deadline in force: a late submission, the close, the expiries."""
     from scheduler.plan import plan
 
@@ -357,7 +258,7 @@ def _deadline(s: _Story, ids: dict[str, str]) -> None:
     s.say(f"drafts expired by the scheduler's expiry jobs: {', '.join(expired)}")
 
 
-def _summary(s: _Story, ids: dict[str, str]) -> None:
+def _summary(s: Story, ids: dict[str, str]) -> None:
     e = s.engine
     echo = s.echo
     echo("\nProposals")
@@ -369,13 +270,13 @@ def _summary(s: _Story, ids: dict[str, str]) -> None:
         rows.append(
             (proposal.id, d["partnership_id"], d.get("protocol", "-"), submitted, score, proposal.state)
         )
-    _table(echo, rows)
+    table(echo, rows)
     echo("\nThe list (elenco) as of")
     for label, moment in (
-        ("2022-10-13", _rome(2022, 10, 13)),
-        ("2022-10-15", _rome(2022, 10, 15)),
-        ("2023-09-02", _rome(2023, 9, 2)),
-        ("2023-11-01", _rome(2023, 11, 1)),
+        ("2022-10-13", rome(2022, 10, 13)),
+        ("2022-10-15", rome(2022, 10, 15)),
+        ("2023-09-02", rome(2023, 9, 2)),
+        ("2023-11-01", rome(2023, 11, 1)),
     ):
         version = e.list_as_of("MI-FILIERE-2022", moment)
         entries = (
@@ -384,17 +285,7 @@ def _summary(s: _Story, ids: dict[str, str]) -> None:
             else "no list yet"
         )
         echo(f"  {label}: {entries}")
-    from workflow.demo_phase2 import funding_table
-
     funding_table(s)
     echo(f"\nRefused on the way ({len(s.refusals)}), nothing written for any of them:")
     for refusal in s.refusals:
         echo(f"  - {refusal}")
-
-
-def _table(echo: Echo, rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for index, row in enumerate(rows):
-        echo("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-        if index == 0:
-            echo("  " + "  ".join("-" * w for w in widths))

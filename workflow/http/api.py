@@ -26,127 +26,31 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from states import DEFINITIONS
-from workflow import apikeys
-from workflow.db import unavailable
 from workflow.engine import Engine
 from workflow.errors import DatabaseError, FiliereError
+from workflow.http import keys
+from workflow.http.schemas import (
+    ERRORS,
+    NAME,
+    BudgetOut,
+    CreateIn,
+    EntityOut,
+    ErrorBody,
+    EventOut,
+    EventsPage,
+    FireIn,
+    ListOut,
+    WhoAmI,
+)
+from workflow.store.db import unavailable
 
 API_VERSION = "1.0.0"
-#: An entity id or a kind in a path: printable, no slash, 1 to 300 characters.
-NAME = r"^[^\x00-\x1f\x7f/]{1,300}$"
 Name = Annotated[str, Path(pattern=NAME, min_length=1, max_length=300)]
 #: The kinds of entity, one per machine in ``states/``: an enum in the OpenAPI document.
 KindName = StrEnum("KindName", {name: name for name in sorted(DEFINITIONS)})  # type: ignore[misc]
-
-
-# --- what goes over the wire -----------------------------------------------------------------
-
-
-class ErrorBody(BaseModel):
-    """Every error answer: the class, a sentence, and the class's facts."""
-
-    error: str = Field(description="The error class, e.g. GuardRefused, NotFound, InvalidInput.")
-    message: str
-    guard: str | None = Field(None, description="For GuardRefused: the guard that said no.")
-    reason: str | None = None
-    field: str | None = Field(None, description="For InvalidInput: the field that is wrong.")
-    allowed: list[str] | None = Field(None, description="What would have been allowed (roles, triggers).")
-    details: dict[str, Any] = Field(default_factory=dict)
-
-
-class EventOut(BaseModel):
-    """A committed event, as the hash chain covers it."""
-
-    seq: int
-    entity_kind: str
-    entity_id: str
-    entity_version: int
-    trigger: str
-    from_state: str | None
-    to_state: str
-    actor: str
-    role: str
-    occurred_at: str = Field(description="UTC, YYYY-MM-DDTHH:MM:SS.ffffffZ")
-    effective_at: str
-    payload: dict[str, Any]
-    definition_version: str
-    cause_seq: int | None
-    idempotency_key: str | None
-    prev_hash: str
-    hash: str
-    replayed: bool = Field(False, description="True when an Idempotency-Key retry returned the first answer.")
-    dry_run: bool = False
-
-
-class EntityOut(BaseModel):
-    """An entity as stored now."""
-
-    kind: str
-    id: str
-    state: str
-    version: int
-    parent_id: str | None
-    data: dict[str, Any]
-
-
-class FireIn(BaseModel):
-    """What to fire with: the trigger's payload, and optionally the version the caller saw."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    payload: dict[str, Any] = Field(default_factory=dict)
-    expected_version: int | None = Field(None, ge=1, description="Refuse (409) if the entity moved on.")
-    dry_run: bool = Field(False, description="Run everything, write nothing, return the event it would be.")
-
-
-class CreateIn(FireIn):
-    """A new entity: its payload, and an id where the kind takes one (evaluators)."""
-
-    id: str | None = Field(None, pattern=NAME)
-
-
-class ListOut(BaseModel):
-    """A version of a call's list of recognised proposals."""
-
-    call_id: str
-    number: int
-    decree_id: str
-    approved_at: str
-    proposal_ids: list[str]
-
-
-class BudgetOut(BaseModel):
-    """A measure's money: budget, reserved, remaining (decimal strings, euro)."""
-
-    measure_id: str
-    state: str
-    budget: str
-    reserved: str
-    remaining: str
-
-
-class EventsPage(BaseModel):
-    """A page of the event feed; ask again with ``after=last_seq``."""
-
-    events: list[EventOut]
-    last_seq: int = Field(description="The seq of the last event on this page, or the `after` asked for.")
-
-
-class WhoAmI(BaseModel):
-    """The key this request acts with."""
-
-    key_id: str
-    actor: str
-    role: str
-
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (401, 403, 404, 409, 422, 500, 503)
-}
 
 
 # --- the application -------------------------------------------------------------------------
@@ -196,16 +100,16 @@ class Unauthenticated(FiliereError):
         super().__init__("a valid API key is required: Authorization: Bearer fk_…")
 
 
-def _caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> apikeys.ApiKey:
+def _caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> keys.ApiKey:
     engine: Engine = request.app.state.engine
     scheme, _, presented = (authorization or "").partition(" ")
-    key = apikeys.authenticate(engine.db, presented.strip()) if scheme.lower() == "bearer" else None
+    key = keys.authenticate(engine.db, presented.strip()) if scheme.lower() == "bearer" else None
     if key is None:
         raise Unauthenticated()
     return key
 
 
-Caller = Annotated[apikeys.ApiKey, Depends(_caller)]
+Caller = Annotated[keys.ApiKey, Depends(_caller)]
 
 
 def _engine(request: Request) -> Engine:
@@ -353,7 +257,7 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one nested function per endpo
 
 def _fired(
     engine: Engine,
-    caller: apikeys.ApiKey,
+    caller: keys.ApiKey,
     kind: Any,
     entity_id: str | None,
     trigger: str,
@@ -414,7 +318,7 @@ def _error_body(exc: FiliereError) -> dict[str, Any]:
 
 
 def openapi_document() -> str:
-    """The OpenAPI document, as committed under ``docs/openapi.json`` (``python -m workflow.http_api``)."""
+    """The OpenAPI document, as committed under ``docs/openapi.json`` (``python -m workflow.http.api``)."""
     import json
 
     # The document needs no database: the engine is only read when a request is served.

@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, update
 
 from states import ROLES
-from workflow.db import reading
 from workflow.errors import InvalidInput, NotFound
-from workflow.models import API_KEY
+from workflow.store.db import reading
+from workflow.store.tables import API_KEY
 
 PREFIX = "fk"
 

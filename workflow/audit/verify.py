@@ -165,14 +165,14 @@ def verify_chain(db: Engine, *, head_hash: str | None = None) -> ChainReport:
     # (and SQLAlchemy alone is ~25 MB of the verifier's memory).
     from sqlalchemy import select
 
-    from workflow import _hotpath
-    from workflow.db import reading
-    from workflow.models import CHAIN_HEAD
+    from workflow.store import firesql
+    from workflow.store.db import reading
+    from workflow.store.tables import CHAIN_HEAD
 
     with reading(db) as connection:
         head_row = connection.execute(select(CHAIN_HEAD.c.seq, CHAIN_HEAD.c.hash)).first()
         checker = ChainChecker(head_hash)
-        for row in _hotpath.event_rows(connection):
+        for row in firesql.event_rows(connection):
             event, canonical = _stored_canonical(row)
             checker.check(event, canonical)
     head = (int(head_row.seq), str(head_row.hash)) if head_row is not None else None

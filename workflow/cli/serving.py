@@ -13,21 +13,21 @@ from typing import Any
 
 import click
 
-from workflow.cli import _Ctx, _guarded, cli, emit, engine_of, json_option
+from workflow.cli.common import Ctx, emit, engine_of, guarded, json_option
 
 
-@cli.command()
+@click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--webhooks/--no-webhooks", default=True, show_default=True, help="Deliver webhooks too.")
 @click.pass_obj
-@_guarded
-def serve(state: _Ctx, host: str, port: int, webhooks: bool) -> None:
+@guarded
+def serve(state: Ctx, host: str, port: int, webhooks: bool) -> None:
     """Run the HTTP API (and the webhook deliverer) on this database."""
     import uvicorn
 
-    from workflow.http_api import create_app
-    from workflow.webhooks import Deliverer
+    from workflow.http.api import create_app
+    from workflow.http.webhooks import Deliverer
 
     engine = engine_of(state)
     deliverer = Deliverer(engine.db, clock=engine.clock) if webhooks else None
@@ -40,7 +40,7 @@ def serve(state: _Ctx, host: str, port: int, webhooks: bool) -> None:
             deliverer.stop()
 
 
-@cli.group("apikey")
+@click.group("apikey")
 def apikey_group() -> None:
     """API keys for the HTTP API: each acts as one actor in one role."""
 
@@ -51,13 +51,13 @@ def apikey_group() -> None:
 @click.option("--note", default="", help="What the key is for (shown in `apikey list`).")
 @json_option
 @click.pass_obj
-@_guarded
-def apikey_create(state: _Ctx, actor: str, role: str, note: str) -> None:
+@guarded
+def apikey_create(state: Ctx, actor: str, role: str, note: str) -> None:
     """Create a key; the whole key is printed once and never stored."""
-    from workflow import apikeys
+    from workflow.http import keys
 
     engine = engine_of(state)
-    key, secret = apikeys.create(engine.db, actor=actor, role=role, note=note, now=engine.clock.now())
+    key, secret = keys.create(engine.db, actor=actor, role=role, note=note, now=engine.clock.now())
     emit(
         state,
         {**key.to_json(), "key": secret},
@@ -68,16 +68,16 @@ def apikey_create(state: _Ctx, actor: str, role: str, note: str) -> None:
 @apikey_group.command("list")
 @json_option
 @click.pass_obj
-@_guarded
-def apikey_list(state: _Ctx) -> None:
+@guarded
+def apikey_list(state: Ctx) -> None:
     """Every key (never their secrets), revoked ones included."""
-    from workflow import apikeys
+    from workflow.http import keys
 
-    keys = apikeys.all_keys(engine_of(state).db)
+    found = keys.all_keys(engine_of(state).db)
     emit(
         state,
-        {"keys": [k.to_json() for k in keys]},
-        "\n".join(_key_line(k) for k in keys) or "no keys",
+        {"keys": [k.to_json() for k in found]},
+        "\n".join(_key_line(k) for k in found) or "no keys",
     )
 
 
@@ -90,17 +90,17 @@ def _key_line(key: Any) -> str:
 @click.argument("key_id")
 @json_option
 @click.pass_obj
-@_guarded
-def apikey_revoke(state: _Ctx, key_id: str) -> None:
+@guarded
+def apikey_revoke(state: Ctx, key_id: str) -> None:
     """Revoke a key: it stops working at once."""
-    from workflow import apikeys
+    from workflow.http import keys
 
     engine = engine_of(state)
-    key = apikeys.revoke(engine.db, key_id, engine.clock.now())
+    key = keys.revoke(engine.db, key_id, engine.clock.now())
     emit(state, key.to_json(), f"key {key.id} ({key.actor}) revoked")
 
 
-@cli.group("webhook")
+@click.group("webhook")
 def webhook_group() -> None:
     """Webhooks: every committed event POSTed to a URL, in order, at least once, signed."""
 
@@ -111,10 +111,10 @@ def webhook_group() -> None:
 @click.option("--from-seq", type=int, help="Deliver events after this seq (default: from now on).")
 @json_option
 @click.pass_obj
-@_guarded
-def webhook_add(state: _Ctx, url: str, secret: str | None, from_seq: int | None) -> None:
+@guarded
+def webhook_add(state: Ctx, url: str, secret: str | None, from_seq: int | None) -> None:
     """Register a URL to receive the event log."""
-    from workflow.webhooks import add
+    from workflow.http.webhooks import add
 
     engine = engine_of(state)
     hook = add(engine.db, url, engine.clock.now(), secret=secret, from_seq=from_seq)
@@ -128,10 +128,10 @@ def webhook_add(state: _Ctx, url: str, secret: str | None, from_seq: int | None)
 @webhook_group.command("list")
 @json_option
 @click.pass_obj
-@_guarded
-def webhook_list(state: _Ctx) -> None:
+@guarded
+def webhook_list(state: Ctx) -> None:
     """Every webhook, how far it got, and its last error."""
-    from workflow.webhooks import all_webhooks
+    from workflow.http.webhooks import all_webhooks
 
     hooks = all_webhooks(engine_of(state).db)
     emit(
@@ -150,10 +150,10 @@ def webhook_list(state: _Ctx) -> None:
 @webhook_group.command("remove")
 @click.argument("hook_id")
 @click.pass_obj
-@_guarded
-def webhook_remove(state: _Ctx, hook_id: str) -> None:
+@guarded
+def webhook_remove(state: Ctx, hook_id: str) -> None:
     """Stop delivering to a webhook."""
-    from workflow.webhooks import remove
+    from workflow.http.webhooks import remove
 
     engine = engine_of(state)
     remove(engine.db, hook_id, engine.clock.now())
@@ -163,10 +163,10 @@ def webhook_remove(state: _Ctx, hook_id: str) -> None:
 @webhook_group.command("deliver")
 @click.option("--once", is_flag=True, help="One round, then exit (for cron); default: run until stopped.")
 @click.pass_obj
-@_guarded
-def webhook_deliver(state: _Ctx, once: bool) -> None:
+@guarded
+def webhook_deliver(state: Ctx, once: bool) -> None:
     """Deliver pending events to every webhook (``serve`` does this too)."""
-    from workflow.webhooks import Deliverer
+    from workflow.http.webhooks import Deliverer
 
     engine = engine_of(state)
     deliverer = Deliverer(engine.db, clock=engine.clock)
@@ -179,3 +179,6 @@ def webhook_deliver(state: _Ctx, once: bool) -> None:
     except KeyboardInterrupt:
         deliverer.stop()
         sys.exit(0)
+
+
+COMMANDS = (serve, apikey_group, webhook_group)

@@ -76,7 +76,7 @@ READ_ONLY = "filiere_read_only"
 
 
 def _begin_immediate(connection: Any) -> None:
-    from workflow._hotpath import run_sql  # sent to the driver: ~50 µs less per transaction
+    from workflow.store.firesql import run_sql  # sent to the driver: ~50 µs less per transaction
 
     run_sql(connection, "BEGIN" if connection.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 

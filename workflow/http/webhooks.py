@@ -33,9 +33,9 @@ import structlog
 from sqlalchemy import Engine, insert, select, text, update
 
 from workflow.clock import Clock, SystemClock
-from workflow.db import reading
 from workflow.errors import InvalidInput, NotFound
-from workflow.models import EVENT, WEBHOOK
+from workflow.store.db import reading
+from workflow.store.tables import EVENT, WEBHOOK
 
 log = structlog.get_logger("filiere.webhooks")
 MAX_BACKOFF = timedelta(minutes=5)
@@ -201,7 +201,7 @@ class Deliverer:
             rows = connection.execute(
                 select(EVENT).where(EVENT.c.seq > after).order_by(EVENT.c.seq).limit(self.batch)
             ).all()
-        from workflow._store import event_from_row
+        from workflow.store.eventlog import event_from_row
 
         done = 0
         for row in rows:

@@ -11,14 +11,12 @@ for the demo (said so on screen) so that money runs short.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from handlers.measure import queue, remaining
 from handlers.money import euro
 from workflow.config import example_measure_path, read_measure_file
-
-if TYPE_CHECKING:
-    from workflow.demo import _Story
+from workflow.demo.story import Story, table
 
 DIRECTOR, OPERATOR, SYSTEM = "dir.verdi", "op.rossi", "system"
 RANKED, FIRST_COME = "FILIERE-2022", "FILIERE-2024"
@@ -58,13 +56,13 @@ SCORES_2022 = {  # representativeness and employment take 0/5/10/15 only
 }
 
 
-def _team(s: _Story, count: int, lead: str, main: str, *, size: str = "sme") -> list[dict[str, Any]]:
+def _team(s: Story, count: int, lead: str, main: str, *, size: str = "sme") -> list[dict[str, Any]]:
     members = s.companies(count, lead)
     return [{**m, "size": size, "main": main, "experimental": "0.00"} for m in members]
 
 
 def _apply(
-    s: _Story, owner: str, measure: str, title: str, partners: list[dict[str, Any]], **extra: Any
+    s: Story, owner: str, measure: str, title: str, partners: list[dict[str, Any]], **extra: Any
 ) -> str:
     payload = {"measure_id": measure, "title": title, "duration_months": 18, "partners": partners, **extra}
     application = s.engine.create("application", actor=owner, role="applicant", payload=payload).entity_id
@@ -78,14 +76,14 @@ def _apply(
     return str(application)
 
 
-def _evaluate(s: _Story, evaluator: str, application: str, scores: dict[str, int]) -> None:
+def _evaluate(s: Story, evaluator: str, application: str, scores: dict[str, int]) -> None:
     event = s.fire("application", application, "evaluate", evaluator, "evaluator", scores=scores)
     effects = event.payload["effects"]
     bonus = f" + bonus {effects['bonus']}" if effects["bonus"] else ""
     s.say(f"{application} evaluated: {effects['score']}{bonus} = {effects['total']} -> {event.to_state}")
 
 
-def _fund_in_order(s: _Story, measure: str) -> None:
+def _fund_in_order(s: Story, measure: str) -> None:
     """Fund the waiting applications in the measure's order while the money lasts."""
     for application in queue(
         s.engine.get("measure", measure), s.engine.find("application", parent_id=measure)
@@ -109,7 +107,7 @@ def _fund_in_order(s: _Story, measure: str) -> None:
         )
 
 
-def ranked_measure_2022(s: _Story, ids: dict[str, str]) -> None:
+def ranked_measure_2022(s: Story, ids: dict[str, str]) -> None:
     """Bando Filiere 2022: window 5 Sep - 17 Oct 2022, ranking after, scorrimento in 2023."""
     s.at(2022, 10, 15, 9)
     config = read_measure_file(example_measure_path("bando-filiere-2022"))
@@ -153,7 +151,7 @@ def ranked_measure_2022(s: _Story, ids: dict[str, str]) -> None:
     ids.update({f"app_{k}": v for k, v in apps.items()})
 
 
-def first_come_measure_2024(s: _Story, ids: dict[str, str]) -> None:
+def first_come_measure_2024(s: Story, ids: dict[str, str]) -> None:
     """Rafforzamento filiere 2024: first-come from 28 Mar 2024 15:00 until exhausted."""
     s.at(2024, 2, 20, 10)
     config = read_measure_file(example_measure_path("rafforzamento-filiere-2024"))
@@ -213,7 +211,7 @@ def first_come_measure_2024(s: _Story, ids: dict[str, str]) -> None:
     ids.update({f"app_{k}": v for k, v in apps.items()})
 
 
-def funding_table(s: _Story) -> None:
+def funding_table(s: Story) -> None:
     """Print each measure's applications with grant and loan, and its budget."""
     for code in (RANKED, FIRST_COME):
         measure = s.engine.get("measure", code)
@@ -240,9 +238,7 @@ def funding_table(s: _Story) -> None:
                     euro(kept) if shown else euro(d["aid"]["base"]) + " asked",
                 )
             )
-        from workflow.demo import _table
-
-        _table(s.echo, rows)
+        table(s.echo, rows)
         s.echo(
             f"  budget {euro(measure.data['budget'])}, reserved {euro(measure.data['reserved'])}, "
             f"left {euro(remaining(measure.data))}"

@@ -1,6 +1,6 @@
 """Bringing a database to the latest schema, and recording the machine definitions.
 
-The schema is managed by Alembic migrations (``workflow/migrations``), run on
+The schema is managed by Alembic migrations (``workflow/store/migrations``), run on
 the engine's own connection inside one transaction: on PostgreSQL under an
 advisory lock, so that processes starting together migrate once; on SQLite
 under ``BEGIN IMMEDIATE``. A database already at :data:`HEAD` costs one query
@@ -20,12 +20,12 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from states import MachineDefinition
 from workflow.canonical import GENESIS, dumps
-from workflow.db import reading
-from workflow.models import CHAIN_HEAD, DEFINITION, META
+from workflow.store.db import reading
+from workflow.store.tables import CHAIN_HEAD, DEFINITION, META
 
 #: The newest migration; ``tests/workflow/test_migrations.py`` pins it to Alembic's head.
 HEAD = "0003"
-_MIGRATION_LOCK = 0x46494C49  # "FILI": the advisory lock key for migrations
+MIGRATION_LOCK = 0x46494C49  # "FILI": the advisory lock key for migrations
 
 
 def current_revision(db: Engine) -> str | None:
@@ -45,10 +45,10 @@ def migrate(db: Engine, revision: str = "head", *, down: bool = False) -> None:
 
     logging.getLogger("alembic").setLevel(logging.WARNING)
     config = Config()
-    config.set_main_option("script_location", "workflow:migrations")
+    config.set_main_option("script_location", "workflow.store:migrations")
     with db.begin() as connection:
         if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = connection
         (command.downgrade if down else command.upgrade)(config, revision)
 
@@ -103,8 +103,8 @@ def open_existing(url: str | None) -> Engine:
     """
     from sqlalchemy.engine import make_url
 
-    from workflow.db import make_engine, resolve_url
     from workflow.errors import DatabaseUnavailable
+    from workflow.store.db import make_engine, resolve_url
 
     resolved = resolve_url(url)
     if resolved.startswith("sqlite"):

@@ -7,23 +7,58 @@ so a script can tell "proven" from "not proven" without parsing the report.
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
 import click
 
-from workflow.cli import EXIT_CODES, _Ctx, _guarded, audit, emit, json_option, parse_moment
+from workflow.cli.common import EXIT_CODES, Ctx, emit, guarded, json_option, parse_moment
+
+
+@click.group()
+def audit() -> None:
+    """The auditor's tools."""
+
+
+@audit.command()
+@click.option("--head", "head_hash", help="A head hash you kept earlier: detects a cut tail.")
+@click.option(
+    "--file", "path", type=click.Path(exists=True, dir_okay=False), help="Verify an export, not the database."
+)
+@json_option
+@click.pass_obj
+@guarded
+def verify(state: Ctx, head_hash: str | None, path: str | None) -> None:
+    """Check the whole hash chain; report the first bad sequence number."""
+    from workflow.audit.export import verify_file
+    from workflow.audit.verify import verify_chain
+    from workflow.store.schema import open_existing
+
+    report = (
+        verify_file(path, head_hash=head_hash)
+        if path
+        else verify_chain(open_existing(state.db), head_hash=head_hash)
+    )
+    if state.as_json:
+        click.echo(json.dumps(report.to_json(), sort_keys=True))
+    elif report.ok:
+        click.echo(f"chain ok: {report.events} events, head {report.head_seq} {report.head_hash}")
+    else:
+        where = f"event {report.first_bad_seq}"
+        click.echo(f"chain BROKEN at {where}: {str(report.problem).removeprefix(where + ': ')}")
+    sys.exit(0 if report.ok else EXIT_CODES["audit chain broken"])
 
 
 @audit.command("export")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="The JSON-lines file to write.")
 @json_option
 @click.pass_obj
-@_guarded
-def audit_export(state: _Ctx, out: str) -> None:
+@guarded
+def audit_export(state: Ctx, out: str) -> None:
     """Write every event in order (canonical JSON lines) and a manifest with the head hash."""
-    from workflow.export import export_events, manifest_path
-    from workflow.schema import open_existing
+    from workflow.audit.export import export_events, manifest_path
+    from workflow.store.schema import open_existing
 
     db = open_existing(state.db)
     if sys.stderr.isatty() and not state.as_json:
@@ -41,8 +76,8 @@ def audit_export(state: _Ctx, out: str) -> None:
 
 def _event_count(db: Any) -> int:
     """The bar's length: the last sequence number (one query, not a pass over the log)."""
-    from workflow._store import head_seq
-    from workflow.db import reading
+    from workflow.store.db import reading
+    from workflow.store.eventlog import head_seq
 
     with reading(db) as connection:
         return head_seq(connection)
@@ -54,12 +89,13 @@ def _event_count(db: Any) -> int:
 @click.option("--as-of", "as_of", help="Stop at this moment (ISO; Europe/Rome without an offset).")
 @json_option
 @click.pass_obj
-@_guarded
-def audit_replay(state: _Ctx, path: str | None, until_seq: int | None, as_of: str | None) -> None:
+@guarded
+def audit_replay(state: Ctx, path: str | None, until_seq: int | None, as_of: str | None) -> None:
     """Rebuild everything from the events, judge each step, compare with the live tables."""
-    from workflow.export import read_events, read_manifest
-    from workflow.replay import canonical_events, compare, replay, stored_definitions
-    from workflow.schema import open_existing
+    from workflow.audit.compare import compare
+    from workflow.audit.export import read_events, read_manifest
+    from workflow.audit.replay import canonical_events, replay, stored_definitions
+    from workflow.store.schema import open_existing
 
     moment = parse_moment(as_of) if as_of else None
     if path:
@@ -77,11 +113,11 @@ def audit_replay(state: _Ctx, path: str | None, until_seq: int | None, as_of: st
 
 
 def _within(event: dict[str, Any], until_seq: int | None, moment: Any) -> bool:
-    from workflow.replay import _parse_time
+    from workflow.audit.replay import parse_time
 
     if until_seq is not None and int(event["seq"]) > until_seq:
         return False
-    return moment is None or _parse_time(event["occurred_at"]) <= moment
+    return moment is None or parse_time(event["occurred_at"]) <= moment
 
 
 @audit.command("as-of")
@@ -90,11 +126,11 @@ def _within(event: dict[str, Any], until_seq: int | None, moment: Any) -> bool:
 @click.option("--id", "entity_id", help="Only this entity.")
 @json_option
 @click.pass_obj
-@_guarded
-def audit_as_of(state: _Ctx, moment: str, kind: str | None, entity_id: str | None) -> None:
+@guarded
+def audit_as_of(state: Ctx, moment: str, kind: str | None, entity_id: str | None) -> None:
     """The state of every entity (and of the lists) at a moment, rebuilt from the log."""
-    from workflow.replay import as_of
-    from workflow.schema import open_existing
+    from workflow.audit.compare import as_of
+    from workflow.store.schema import open_existing
 
     result = as_of(open_existing(state.db), parse_moment(moment))
     chosen = [
@@ -119,3 +155,6 @@ def audit_as_of(state: _Ctx, moment: str, kind: str | None, entity_id: str | Non
             + [f"  {e.kind} {e.id}: {e.state} (version {e.version})" for e in chosen]
         ),
     )
+
+
+COMMANDS = (audit,)

@@ -157,7 +157,8 @@ class ReplayResult:
         return "\n".join(lines)
 
 
-def _parse_time(value: str) -> datetime:
+def parse_time(value: str) -> datetime:
+    """A time as events store it (ISO 8601, UTC)."""
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
@@ -169,7 +170,7 @@ def entries_digest(entries: Iterable[str]) -> str:
 #: Entities whose data the legality of other entities' events depends on: always kept whole.
 CONTEXT_KINDS = frozenset({"call", "measure"})
 #: The kinds whose parent (``call_id`` or ``measure_id`` in their creating event) replay tracks.
-_PARENT_FIELDS = {"proposal": "call_id", "decree": "call_id", "application": "measure_id"}
+PARENT_FIELDS = {"proposal": "call_id", "decree": "call_id", "application": "measure_id"}
 
 
 class Replayer:
@@ -180,7 +181,7 @@ class Replayer:
         self.keep_data = keep_data
         self.result = ReplayResult()
         self.context: dict[tuple[str, str], dict[str, Any]] = {}
-        self.parents: dict[str, dict[str, str]] = {kind: {} for kind in _PARENT_FIELDS}
+        self.parents: dict[str, dict[str, str]] = {kind: {} for kind in PARENT_FIELDS}
         self.last_time = ""
 
     def apply(self, event: Mapping[str, Any]) -> None:
@@ -202,8 +203,8 @@ class Replayer:
                 Problem(event["seq"], f"{kind} {entity_id}", "event", None, event["trigger"], reason)
             )
         changes = event["payload"].get("changes", {})
-        if current is None and kind in _PARENT_FIELDS and _PARENT_FIELDS[kind] in changes:
-            self.parents[kind][entity_id] = sys.intern(str(changes[_PARENT_FIELDS[kind]]))
+        if current is None and kind in PARENT_FIELDS and PARENT_FIELDS[kind] in changes:
+            self.parents[kind][entity_id] = sys.intern(str(changes[PARENT_FIELDS[kind]]))
         result.states.set(kind, entity_id, event["to_state"], int(event["entity_version"]))
         if kind in CONTEXT_KINDS:
             self.context[key] = {**self.context.get(key, {}), **changes}
@@ -288,8 +289,8 @@ class Replayer:
             measure = self.context.get(measure_key)
             closes = measure.get("closes_at_utc") if measure else None
             state = self.result.states.get(measure_key, ("", 0))[0]
-            moment = _parse_time(event["occurred_at"])
-            if measure is None or state != "open" or (closes and moment > _parse_time(closes)):
+            moment = parse_time(event["occurred_at"])
+            if measure is None or state != "open" or (closes and moment > parse_time(closes)):
                 yield f"submitted at {event['occurred_at']} outside the measure's window"
 
 
@@ -297,9 +298,9 @@ def _deadline_rule(event: Mapping[str, Any], call: Mapping[str, Any]) -> Iterato
     """A submission before the deadline in force at its moment; a close or an expiry after it."""
     from handlers.call import deadline_in_force
 
-    moment = _parse_time(event["occurred_at"])
+    moment = parse_time(event["occurred_at"])
     deadline = deadline_in_force(call, moment)
-    passed = moment > _parse_time(deadline["at"])
+    passed = moment > parse_time(deadline["at"])
     if event["trigger"] == "submit" and passed:
         yield f"submitted at {event['occurred_at']} after the deadline in force {deadline['at']}"
     if event["trigger"] != "submit" and not passed:
@@ -310,13 +311,13 @@ def canonical_events(
     db: Engine, *, until_seq: int | None = None, as_of: datetime | None = None
 ) -> Iterator[dict[str, Any]]:
     """Stream the stored events in canonical form (payload parsed), in order, optionally cut."""
-    from workflow import _hotpath
     from workflow.canonical import canonical_text_time
-    from workflow.db import reading
+    from workflow.store import firesql
+    from workflow.store.db import reading
 
-    names = _hotpath.EVENT_COLUMNS
+    names = firesql.EVENT_COLUMNS
     with reading(db) as connection:
-        for row in _hotpath.event_rows(connection, until_seq=until_seq, as_of=as_of):
+        for row in firesql.event_rows(connection, until_seq=until_seq, as_of=as_of):
             event = dict(zip(names, row, strict=True))
             event["occurred_at"] = canonical_text_time(event["occurred_at"])
             event["effective_at"] = canonical_text_time(event["effective_at"])
@@ -329,8 +330,8 @@ def stored_definitions(db: Engine) -> dict[str, dict[str, Any]]:
     """Every definition version an event was fired under, by version."""
     from sqlalchemy import select
 
-    from workflow.db import reading
-    from workflow.models import DEFINITION
+    from workflow.store.db import reading
+    from workflow.store.tables import DEFINITION
 
     with reading(db) as connection:
         return {r.version: orjson.loads(r.content) for r in connection.execute(select(DEFINITION))}
@@ -347,156 +348,3 @@ def replay(
     for event in events:
         replayer.apply(event)
     return replayer.result
-
-
-def compare(db: Engine, result: ReplayResult) -> ReplayResult:
-    """Add to ``result`` every difference between what the log says and the live tables.
-
-    Each entity is rebuilt again from its own events (read in entity order, a
-    merge join with the entity table) so that no more than one entity's data
-    is held at a time; its state and version must also be those ``result``
-    reached in log order. List versions are compared by their entries' digest.
-    """
-    from sqlalchemy import select
-
-    from workflow.db import reading
-    from workflow.models import ENTITY, EVENT
-
-    with reading(db) as entities, reading(db) as events:
-        rows = entities.execution_options(yield_per=1000).execute(
-            select(ENTITY).order_by(_binary(db, ENTITY.c.kind), _binary(db, ENTITY.c.id))
-        )
-        stream = events.execution_options(yield_per=1000).execute(
-            select(
-                EVENT.c.entity_kind,
-                EVENT.c.entity_id,
-                EVENT.c.entity_version,
-                EVENT.c.to_state,
-                EVENT.c.payload,
-            ).order_by(_binary(db, EVENT.c.entity_kind), _binary(db, EVENT.c.entity_id), EVENT.c.seq)
-        )
-        for key, want, have in _merge(_folded(stream), ((r.kind, r.id, r) for r in rows)):
-            _compare_entity(result, key, want, have)
-    _compare_lists(db, result)
-    return result
-
-
-def _binary(db: Engine, column: Any) -> Any:
-    """Order by code point on both backends, as Python compares strings (the merge relies on it)."""
-    return column.collate("C") if db.dialect.name == "postgresql" else column
-
-
-def _folded(rows: Iterable[Any]) -> Iterator[tuple[str, str, Replayed]]:
-    """Rows of events in entity order, folded into one :class:`Replayed` per entity."""
-    current: Replayed | None = None
-    for row in rows:
-        changes = orjson.loads(row.payload).get("changes", {})
-        if current is None or (current.kind, current.id) != (row.entity_kind, row.entity_id):
-            if current is not None:
-                yield current.kind, current.id, current
-            parent = _PARENT_FIELDS.get(row.entity_kind)
-            current = Replayed(
-                row.entity_kind,
-                row.entity_id,
-                row.to_state,
-                0,
-                {},
-                str(changes[parent]) if parent and parent in changes else None,
-            )
-        current.state, current.version = row.to_state, int(row.entity_version)
-        current.data = {**current.data, **changes}
-    if current is not None:
-        yield current.kind, current.id, current
-
-
-def _merge(
-    left: Iterator[tuple[str, str, Replayed]], right: Iterator[tuple[str, str, Any]]
-) -> Iterator[tuple[tuple[str, str], Replayed | None, Any]]:
-    """Pair two streams sorted by (kind, id); a side missing a key gives ``None``."""
-    a, b = next(left, None), next(right, None)
-    while a is not None or b is not None:
-        if a is not None and (b is None or (a[0], a[1]) < (b[0], b[1])):
-            yield (a[0], a[1]), a[2], None
-            a = next(left, None)
-        elif b is not None and (a is None or (b[0], b[1]) < (a[0], a[1])):
-            yield (b[0], b[1]), None, b[2]
-            b = next(right, None)
-        elif a is not None and b is not None:
-            yield (a[0], a[1]), a[2], b[2]
-            a, b = next(left, None), next(right, None)
-
-
-def _compare_entity(result: ReplayResult, key: tuple[str, str], want: Replayed | None, have: Any) -> None:
-    name = f"{key[0]} {key[1]}"
-    if want is None or have is None:
-        result.divergences.append(
-            Problem(
-                None,
-                name,
-                "existence",
-                want is not None,
-                have is not None,
-                "in the tables but not in the log" if want is None else "in the log but not in the tables",
-            )
-        )
-        return
-    data = orjson.loads(have.data)
-    for field_name, expected, found in (
-        ("state", want.state, have.state),
-        ("version", want.version, have.version),
-        ("parent_id", want.parent_id, have.parent_id),
-    ):
-        if expected != found:
-            result.divergences.append(
-                Problem(None, name, field_name, expected, found, f"{field_name} differs")
-            )
-    for data_key in sorted(set(data) | set(want.data)):
-        if data.get(data_key) != want.data.get(data_key):
-            result.divergences.append(
-                Problem(
-                    None,
-                    name,
-                    f"data.{data_key}",
-                    want.data.get(data_key),
-                    data.get(data_key),
-                    "data differs",
-                )
-            )
-
-
-def _compare_lists(db: Engine, result: ReplayResult) -> None:
-    """Each list version's entries, as the approving decree's event lists them, against the tables."""
-    from sqlalchemy import select
-
-    from workflow.db import reading
-    from workflow.models import EVENT, LIST_ENTRY, LIST_VERSION
-
-    with reading(db) as connection:
-        versions = {(r.call_id, r.number) for r in connection.execute(select(LIST_VERSION))}
-        live: dict[tuple[str, int], list[str]] = {key: [] for key in versions}
-        for r in connection.execution_options(yield_per=1000).execute(select(LIST_ENTRY)):
-            live.setdefault((r.call_id, r.number), []).append(r.proposal_id)
-        logged = {(call, v["number"]): v for call, vs in result.lists.items() for v in vs}
-        for key in sorted(set(live) | set(logged)):
-            want, have = logged.get(key), live.get(key)
-            if want is not None and have is not None and want["digest"] == entries_digest(have):
-                continue
-            expected = None
-            if want is not None:
-                row = connection.execute(select(EVENT.c.payload).where(EVENT.c.seq == want["seq"])).one()
-                expected = sorted(orjson.loads(row.payload)["effects"]["entries"])
-            result.divergences.append(
-                Problem(
-                    None,
-                    f"list {key[0]} v{key[1]}",
-                    "entries",
-                    expected,
-                    sorted(have) if have is not None else None,
-                    "list version differs",
-                )
-            )
-
-
-def as_of(db: Engine, moment: datetime) -> ReplayResult:
-    """Everything as it was at ``moment``, data included: the log replayed up to it."""
-    return replay(canonical_events(db, as_of=moment), stored_definitions(db), keep_data=True)

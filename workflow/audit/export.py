@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from workflow.audit import ChainChecker, ChainReport
+from workflow.audit.replay import canonical_events, stored_definitions
+from workflow.audit.verify import ChainChecker, ChainReport
 from workflow.canonical import HASHED_FIELDS
-from workflow.replay import canonical_events, stored_definitions
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine

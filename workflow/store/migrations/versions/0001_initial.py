@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel  # noqa: F401 - autogenerate writes sqlmodel types (alembic#1647)
+import sqlmodel
 from alembic import op
 
 revision: str = "0001"

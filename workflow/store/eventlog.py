@@ -16,9 +16,9 @@ import orjson
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from handlers.base import ListVersion, Snapshot
-from workflow import _hotpath
 from workflow.canonical import GENESIS, chain_hash, dumps, event_bytes, timestamp
-from workflow.models import COUNTER, ENTITY, EVENT, LIST_ENTRY, LIST_VERSION
+from workflow.store import firesql
+from workflow.store.tables import COUNTER, ENTITY, EVENT, LIST_ENTRY, LIST_VERSION
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +118,7 @@ def snapshot_from_row(row: Any) -> Snapshot:
 
 
 # Built once: building a statement and its cache key costs more than executing it (the
-# statements of every fire are in _hotpath.py; this one runs for every protocol number and id).
+# statements of every fire are in firesql.py; this one runs for every protocol number and id).
 _BUMP = (
     update(COUNTER)
     .where(COUNTER.c.name == bindparam("n"))
@@ -129,12 +129,12 @@ _BUMP = (
 
 def insert_entity(connection: Connection, values: dict[str, Any]) -> None:
     """Insert a new entity row."""
-    _hotpath.insert_entity(connection, values)
+    firesql.insert_entity(connection, values)
 
 
 def update_entity(connection: Connection, current: Snapshot, state: str, data: str, now: datetime) -> int:
     """Move ``current`` to ``state`` with ``data`` if its version is still the one read; rows changed."""
-    return _hotpath.update_entity(connection, current, state, data, now)
+    return firesql.update_entity(connection, current, state, data, now)
 
 
 class TxReader:
@@ -145,11 +145,11 @@ class TxReader:
 
     def get(self, kind: str, entity_id: str) -> Snapshot | None:
         """The entity as stored in this transaction, or ``None``."""
-        return _hotpath.read_entity(self._c, kind, entity_id, lock=False)
+        return firesql.read_entity(self._c, kind, entity_id, lock=False)
 
     def lock(self, kind: str, entity_id: str) -> Snapshot | None:
         """Like :meth:`get`, locking the row on PostgreSQL (SQLite holds the write lock)."""
-        return _hotpath.read_entity(self._c, kind, entity_id, lock=True)
+        return firesql.read_entity(self._c, kind, entity_id, lock=True)
 
     def find(self, kind: str, *, parent_id: str, state: str | None = None) -> Sequence[Snapshot]:
         """Entities of ``kind`` under ``parent_id``, optionally in ``state``, by id."""
@@ -196,7 +196,7 @@ def allocate(connection: Connection, name: str) -> int:
 
 def lock_head(connection: Connection) -> tuple[int, str]:
     """Lock the chain head for this transaction and return (last seq, last hash)."""
-    return _hotpath.lock_head(connection) or (0, GENESIS)
+    return firesql.lock_head(connection) or (0, GENESIS)
 
 
 def append(
@@ -221,7 +221,7 @@ def append(
         "payload": orjson.Fragment(payload_json),
     }
     digest = chain_hash(prev, event_bytes(canonical))
-    _hotpath.insert_event(
+    firesql.insert_event(
         connection,
         {
             **fields,

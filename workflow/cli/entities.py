@@ -1,4 +1,4 @@
-"""The operators' commands of ``filiere``: load, create, fire, batch, show, history, list, status.
+"""The operators' commands that act on entities: load, register, create, fire, batch, show, history.
 
 Every command prints human output by default and one JSON document with
 ``--json`` (JSON lines for streams: ``history``, ``batch``); errors print one
@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from workflow.cli import EXIT_CODES, _Ctx, _guarded, cli, emit, engine_of, json_option, parse_moment
+from workflow.cli.common import EXIT_CODES, Ctx, emit, engine_of, guarded, json_option
 
 
 def _data(raw: str | None) -> dict[str, Any]:
@@ -55,7 +55,7 @@ def _event_text(event: Any) -> str:
     )
 
 
-def _fire(state: _Ctx, kind: str, entity: str | None, trigger: str, **kwargs: Any) -> None:
+def _fire(state: Ctx, kind: str, entity: str | None, trigger: str, **kwargs: Any) -> None:
     event = engine_of(state).fire(kind, entity, trigger, **kwargs)
     emit(state, event.report(), _event_text(event))
 
@@ -63,7 +63,7 @@ def _fire(state: _Ctx, kind: str, entity: str | None, trigger: str, **kwargs: An
 actor_option = click.option("--actor", required=True, help="Who acts (an account name).")
 
 
-@cli.group()
+@click.group()
 def load() -> None:
     """Load a call or measure configuration file."""
 
@@ -73,8 +73,8 @@ def load() -> None:
 @click.option("--actor", default="operator", show_default=True)
 @json_option
 @click.pass_obj
-@_guarded
-def load_call(state: _Ctx, path: str, actor: str) -> None:
+@guarded
+def load_call(state: Ctx, path: str, actor: str) -> None:
     """Create a call from its TOML file (see docs/calls.md)."""
     from workflow.config import read_call_file
 
@@ -86,23 +86,23 @@ def load_call(state: _Ctx, path: str, actor: str) -> None:
 @click.option("--actor", default="operator", show_default=True)
 @json_option
 @click.pass_obj
-@_guarded
-def load_measure(state: _Ctx, path: str, actor: str) -> None:
+@guarded
+def load_measure(state: Ctx, path: str, actor: str) -> None:
     """Create a measure from its TOML file (see docs/measures.md)."""
     from workflow.config import read_measure_file
 
     _fire(state, "measure", None, "create", actor=actor, role="operator", payload=read_measure_file(path))
 
 
-@cli.command("register")
+@click.command("register")
 @click.argument("path", type=click.Path(dir_okay=False))
 @actor_option
 @click.option("--role", default="applicant", show_default=True)
 @click.option("--key", help="Idempotency key: a retry returns the first result.")
 @json_option
 @click.pass_obj
-@_guarded
-def register(state: _Ctx, path: str, actor: str, role: str, key: str | None) -> None:
+@guarded
+def register(state: Ctx, path: str, actor: str, role: str, key: str | None) -> None:
     """Register a partnership from a JSON file (name, agreement, partners)."""
     _fire(
         state,
@@ -116,7 +116,7 @@ def register(state: _Ctx, path: str, actor: str, role: str, key: str | None) -> 
     )
 
 
-@cli.command()
+@click.command()
 @click.argument("kind")
 @actor_option
 @click.option("--role", required=True)
@@ -127,15 +127,15 @@ def register(state: _Ctx, path: str, actor: str, role: str, key: str | None) -> 
 @click.option("--key", help="Idempotency key: a retry returns the first result.")
 @json_option
 @click.pass_obj
-@_guarded
+@guarded
 def create(
-    state: _Ctx, *, kind: str, actor: str, role: str, data: str | None, entity_id: str | None, key: str | None
+    state: Ctx, *, kind: str, actor: str, role: str, data: str | None, entity_id: str | None, key: str | None
 ) -> None:
     """Create an entity (a proposal, an application, a decree, an evaluator, ...)."""
     _fire(state, kind, entity_id, "create", actor=actor, role=role, payload=_data(data), idempotency_key=key)
 
 
-@cli.command()
+@click.command()
 @click.argument("kind")
 @click.argument("entity_id")
 @click.argument("trigger")
@@ -147,9 +147,9 @@ def create(
 @click.option("--dry-run", is_flag=True, help="Check roles and guards, show the event, write nothing.")
 @json_option
 @click.pass_obj
-@_guarded
+@guarded
 def fire(
-    state: _Ctx,
+    state: Ctx,
     *,
     kind: str,
     entity_id: str,
@@ -176,13 +176,13 @@ def fire(
     )
 
 
-@cli.command()
+@click.command()
 @click.argument("kind")
 @click.argument("entity_id")
 @json_option
 @click.pass_obj
-@_guarded
-def show(state: _Ctx, kind: str, entity_id: str) -> None:
+@guarded
+def show(state: Ctx, kind: str, entity_id: str) -> None:
     """Show an entity: state, version, data."""
     entity = engine_of(state).get(kind, entity_id)
     document = {
@@ -199,135 +199,16 @@ def show(state: _Ctx, kind: str, entity_id: str) -> None:
     emit(state, document, text)
 
 
-@cli.command()
+@click.command()
 @click.argument("kind")
 @click.argument("entity_id")
 @json_option
 @click.pass_obj
-@_guarded
-def history(state: _Ctx, kind: str, entity_id: str) -> None:
+@guarded
+def history(state: Ctx, kind: str, entity_id: str) -> None:
     """Every event of an entity, oldest first (JSON lines with --json)."""
     for event in engine_of(state).history(kind, entity_id):
         emit(state, event.report(), _event_text(event))
-
-
-@cli.command("list")
-@click.argument("call_id")
-@click.option("--as-of", "as_of", help="A moment: ISO date-time, Europe/Rome if no offset (default: now).")
-@json_option
-@click.pass_obj
-@_guarded
-def list_command(state: _Ctx, call_id: str, as_of: str | None) -> None:
-    """The list (elenco) of a call as of a moment."""
-    engine = engine_of(state)
-    engine.get("call", call_id)
-    moment = parse_moment(as_of) if as_of else engine.clock.now()
-    version = engine.list_as_of(call_id, moment)
-    if version is None:
-        emit(
-            state,
-            {"call_id": call_id, "as_of": moment.isoformat(), "version": None, "proposals": []},
-            f"no list of {call_id} as of {moment.isoformat()}",
-        )
-        return
-    emit(
-        state,
-        {
-            "call_id": call_id,
-            "as_of": moment.isoformat(),
-            "version": version.number,
-            "decree_id": version.decree_id,
-            "approved_at": version.approved_at.isoformat(),
-            "proposals": list(version.proposal_ids),
-        },
-        f"{call_id} list version {version.number} "
-        f"({version.decree_id}, approved {version.approved_at.isoformat()}):\n"
-        + "\n".join(f"  {p}" for p in version.proposal_ids),
-    )
-
-
-@cli.command()
-@click.argument("measure_id")
-@json_option
-@click.pass_obj
-@_guarded
-def measure(state: _Ctx, measure_id: str) -> None:
-    """A measure's budget and the ranking (or protocol order) of its applications."""
-    from handlers.measure import queue, remaining
-    from handlers.money import euro, text
-
-    engine = engine_of(state)
-    entity = engine.get("measure", measure_id)
-    ranking = [
-        {
-            "rank": n,
-            "id": a.id,
-            "state": a.state,
-            "protocol": a.data.get("protocol"),
-            "total": a.data.get("total"),
-            "aid": a.data["aid"]["base"],
-        }
-        for n, a in enumerate(queue(entity, engine.find("application", parent_id=measure_id)), start=1)
-    ]
-    d = entity.data
-    document = {
-        "id": measure_id,
-        "state": entity.state,
-        "procedure": d["procedure"],
-        "budget": d["budget"],
-        "reserved": d["reserved"],
-        "remaining": text(remaining(d)),
-        "ranking": ranking,
-    }
-    lines = [
-        f"{measure_id} ({d['procedure']}, {entity.state}): budget {euro(d['budget'])}, "
-        f"reserved {euro(d['reserved'])}, left {euro(remaining(d))}"
-    ]
-    lines += [
-        f"  {r['rank']:>3}  {r['id']}  {r['state']:<20} score {r['total']}  aid {euro(r['aid'])}"
-        for r in ranking
-    ]
-    emit(state, document, "\n".join(lines))
-
-
-@cli.command()
-@click.argument("call_id")
-@json_option
-@click.pass_obj
-@_guarded
-def status(state: _Ctx, call_id: str) -> None:
-    """An overview of a call: state, deadline in force, proposals by state, the list."""
-    from collections import Counter
-
-    from handlers.call import deadline_in_force
-    from handlers.timeutil import for_people, from_json
-
-    engine = engine_of(state)
-    call = engine.get("call", call_id)
-    now = engine.clock.now()
-    deadline = deadline_in_force(call.data, now)
-    counts = Counter(p.state for p in engine.find("proposal", parent_id=call_id))
-    listed = engine.list_as_of(call_id, now)
-    document = {
-        "id": call_id,
-        "state": call.state,
-        "now": now.isoformat(),
-        "deadline": deadline,
-        "proposals": dict(sorted(counts.items())),
-        "list_version": listed.number if listed else None,
-        "listed": len(listed.proposal_ids) if listed else 0,
-    }
-    text = "\n".join(
-        [
-            f"{call_id}: {call.state}; it is {for_people(now)}",
-            f"deadline in force: {for_people(from_json(deadline['at']))} ({deadline['act']})",
-            "proposals: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"),
-            f"list: version {listed.number}, {len(listed.proposal_ids)} proposals"
-            if listed
-            else "list: none yet",
-        ]
-    )
-    emit(state, document, text)
 
 
 def _lines(path: str) -> Iterator[tuple[int, str]]:
@@ -337,13 +218,13 @@ def _lines(path: str) -> Iterator[tuple[int, str]]:
                 yield number, line
 
 
-@cli.command()
+@click.command()
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Check every line, write nothing.")
 @json_option
 @click.pass_obj
-@_guarded
-def batch(state: _Ctx, path: str, dry_run: bool) -> None:
+@guarded
+def batch(state: Ctx, path: str, dry_run: bool) -> None:
     """Fire one transition per JSON line, each in its own transaction; go on past failures.
 
     Each line: {"kind", "id", "trigger", "actor", "role", "data", "key", "expect_version"}.
@@ -399,3 +280,6 @@ def batch(state: _Ctx, path: str, dry_run: bool) -> None:
     if failed:
         click.echo(f"{failed} of {len(lines)} lines failed", err=True)
         sys.exit(EXIT_CODES["batch had failures"])
+
+
+COMMANDS = (load, register, create, fire, show, history, batch)

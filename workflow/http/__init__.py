@@ -1,0 +1,1 @@
+"""The HTTP interface: the API (``filiere serve``), API keys and webhooks."""

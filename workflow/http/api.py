@@ -31,7 +31,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from states import DEFINITIONS
 from workflow.engine import Engine
 from workflow.errors import DatabaseError, FiliereError
-from workflow.http import keys
+from workflow.http import access, keys
 from workflow.http.schemas import (
     ERRORS,
     NAME,
@@ -177,27 +177,24 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one nested function per endpo
     def entities(
         kind: KindName,
         engine: EngineDep,
-        _caller: Caller,
+        caller: Caller,
         state: Annotated[str | None, Query(pattern=NAME)] = None,
         parent_id: Annotated[str | None, Query(pattern=NAME)] = None,
     ) -> list[EntityOut]:
-        """Every entity of a kind, optionally in a state or under a call or measure."""
-        if parent_id is not None:
-            found = engine.find(kind.value, parent_id=parent_id, state=state)
-        else:
-            found = engine.entities(kind.value, states=(state,) if state else None)
+        """Every entity of a kind the key may read, optionally in a state or under a call or measure."""
+        found = access.entities(engine.db, _reader(caller), kind.value, parent_id=parent_id, state=state)
         return [_entity(e) for e in found]
 
     @app.get("/v1/entities/{kind}/{entity_id}", tags=["reading"], responses=ERRORS)
-    def entity(kind: KindName, entity_id: Name, engine: EngineDep, _caller: Caller) -> EntityOut:
-        """One entity: state, version, data."""
-        return _entity(engine.get(kind.value, entity_id))
+    def entity(kind: KindName, entity_id: Name, engine: EngineDep, caller: Caller) -> EntityOut:
+        """One entity: state, version, data (404 as well for one the key may not read)."""
+        return _entity(access.get(engine.db, _reader(caller), kind.value, entity_id))
 
     @app.get("/v1/entities/{kind}/{entity_id}/history", tags=["reading"], responses=ERRORS)
-    def history(kind: KindName, entity_id: Name, engine: EngineDep, _caller: Caller) -> list[EventOut]:
-        """Every event of one entity, oldest first."""
-        engine.get(kind.value, entity_id)  # 404 for an entity that does not exist
-        return [EventOut(**e.report()) for e in engine.history(kind.value, entity_id)]
+    def history(kind: KindName, entity_id: Name, engine: EngineDep, caller: Caller) -> list[EventOut]:
+        """Every event of one entity the key may read, oldest first."""
+        found = access.history(engine.db, _reader(caller), kind.value, entity_id)
+        return [EventOut(**e.report()) for e in found]
 
     @app.get("/v1/calls/{call_id}/list", tags=["reading"], responses=ERRORS)
     def call_list(
@@ -238,21 +235,22 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one nested function per endpo
     @app.get("/v1/events", tags=["feed"], responses=ERRORS)
     async def events(
         engine: EngineDep,
-        _caller: Caller,
+        caller: Caller,
         after: Annotated[int, Query(ge=0, le=2**62)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         wait: Annotated[float, Query(ge=0, le=30, description="Seconds to wait for a first event")] = 0,
     ) -> EventsPage:
-        """Committed events after ``after``, in sequence order (the change feed)."""
-        deadline = asyncio.get_running_loop().time() + wait
+        """Committed events after ``after`` the key may read, in sequence order (the change feed)."""
+        reader, loop = _reader(caller), asyncio.get_running_loop()
+        deadline = loop.time() + wait
         while True:
-            page = await asyncio.to_thread(lambda: list(engine.events(after=after, limit=limit)))
-            if page or asyncio.get_running_loop().time() >= deadline:
+            page = await asyncio.to_thread(access.feed, engine.db, reader, after=after, limit=limit)
+            after = page.last_seq
+            if page.events or loop.time() >= deadline:
                 break
-            await asyncio.sleep(0.2)
-        return EventsPage(
-            events=[EventOut(**e.report()) for e in page], last_seq=page[-1].seq if page else after
-        )
+            if page.caught_up:  # nothing more to read yet: wait; otherwise read on at once
+                await asyncio.sleep(0.2)
+        return EventsPage(events=[EventOut(**e.report()) for e in page.events], last_seq=page.last_seq)
 
 
 def _fired(
@@ -266,7 +264,12 @@ def _fired(
     idempotency_key: str | None,
     expected_version: int | None,
 ) -> EventOut:
-    """Fire as the key's actor and role; the event as it goes over the wire."""
+    """Fire as the key's actor and role; the event as it goes over the wire.
+
+    An entity the key may not read is not found, for a fire as for a read.
+    """
+    if entity_id is not None and trigger != "create" and not _reader(caller).reads_all:
+        access.get(engine.db, _reader(caller), kind.value, entity_id)
     event = engine.fire(
         kind.value,
         entity_id,
@@ -279,6 +282,10 @@ def _fired(
         dry_run=body.dry_run,
     )
     return EventOut(**event.report())
+
+
+def _reader(caller: keys.ApiKey) -> access.Reader:
+    return access.Reader(actor=caller.actor, role=caller.role)
 
 
 def _entity(snapshot: Any) -> EntityOut:

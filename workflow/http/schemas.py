@@ -97,7 +97,10 @@ class EventsPage(BaseModel):
     """A page of the event feed; ask again with ``after=last_seq``."""
 
     events: list[EventOut]
-    last_seq: int = Field(description="The seq of the last event on this page, or the `after` asked for.")
+    last_seq: int = Field(
+        description="Where to ask from next (`after=`): the seq of the last event on this page; for an "
+        "applicant's key, whose feed is filtered, it may be further on, past events it may not read."
+    )
 
 
 class WhoAmI(BaseModel):

@@ -41,6 +41,9 @@ def test_apikey_create_list_revoke(db: str) -> None:
         (("apikey", "create", "--actor", "x", "--role", "king"), 8),
         (("apikey", "revoke", "nope"), 3),
         (("webhook", "add", "ftp://x"), 8),
+        (("webhook", "add", "http://169.254.169.254/latest/meta-data/", "--allow-private"), 8),
+        (("webhook", "add", "http://127.0.0.1:8080/x"), 8),
+        (("webhook", "add", "https://x.example/", "--secret", "s3cret"), 8),
         (("webhook", "remove", "nope"), 3),
     ],
 )
@@ -53,18 +56,27 @@ def test_bad_input_is_typed_and_writes_nothing(db: str, args: tuple[str, ...], c
 
 
 def test_webhook_add_list_deliver_once(db: str) -> None:
-    """An unreachable URL: deliver --once records the failure, list shows it."""
-    added = json.loads(
-        run("--db", db, "webhook", "add", "http://127.0.0.1:1/x", "--from-seq", "0", "--json").stdout
-    )
-    assert added["secret"]
+    """An unreachable URL: deliver --once records the failure, list shows it, never the credentials."""
+    url = "http://relay:hunter2@127.0.0.1:1/x"
+    added = run("--db", db, "webhook", "add", url, "--from-seq", "0", "--allow-private")
+    assert added.returncode == 0, added.stderr
+    assert "hunter2" not in added.stdout + added.stderr
+    assert "127.0.0.1:1/x (with credentials, kept apart)" in added.stdout
+    listed = json.loads(run("--db", db, "webhook", "list", "--json").stdout)["webhooks"]
+    assert listed[0]["url"] == "http://127.0.0.1:1/x"
+    assert listed[0]["credentials"] is True
     from workflow.config import example_call_path
 
     assert run("--db", db, "load", "call", str(example_call_path("manifestazione-2022"))).returncode == 0
     delivered = run("--db", db, "webhook", "deliver", "--once")
     assert (delivered.returncode, delivered.stdout.strip()) == (0, "0 events delivered")
+    assert "hunter2" not in delivered.stderr
     (hook,) = json.loads(run("--db", db, "webhook", "list", "--json").stdout)["webhooks"]
-    assert (hook["id"], hook["attempts"], hook["delivered_seq"]) == (added["id"], 1, 0)
+    assert (hook["id"], hook["attempts"], hook["delivered_seq"]) == (listed[0]["id"], 1, 0)
+    assert hook["next_attempt_at"] is not None
+    text = run("--db", db, "webhook", "list")
+    assert "1 failed attempts" in text.stdout
+    assert "hunter2" not in text.stdout
 
 
 def _free_port() -> int:

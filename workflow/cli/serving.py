@@ -107,21 +107,32 @@ def webhook_group() -> None:
 
 @webhook_group.command("add")
 @click.argument("url")
-@click.option("--secret", help="The HMAC secret (default: a random one, printed once).")
+@click.option(
+    "--secret", help="A Standard Webhooks secret, whsec_<base64> (default: a random one, printed once)."
+)
 @click.option("--from-seq", type=int, help="Deliver events after this seq (default: from now on).")
+@click.option(
+    "--allow-private",
+    is_flag=True,
+    help="Admit a private or loopback address (an intranet or test receiver); never link-local.",
+)
 @json_option
 @click.pass_obj
 @guarded
-def webhook_add(state: Ctx, url: str, secret: str | None, from_seq: int | None) -> None:
-    """Register a URL to receive the event log."""
+def webhook_add(state: Ctx, url: str, secret: str | None, from_seq: int | None, allow_private: bool) -> None:
+    """Register a URL to receive the event log (user:password@ in it is kept apart, never listed)."""
     from workflow.http.webhooks import add
 
     engine = engine_of(state)
-    hook = add(engine.db, url, engine.clock.now(), secret=secret, from_seq=from_seq)
+    hook = add(
+        engine.db, url, engine.clock.now(), secret=secret, from_seq=from_seq, allow_private=allow_private
+    )
     emit(
         state,
         {**hook.to_json(), "secret": hook.secret},
-        f"webhook {hook.id} -> {url}, from event {hook.delivered_seq}; signing secret:\n{hook.secret}",
+        f"webhook {hook.id} -> {hook.url}"
+        + (" (with credentials, kept apart)" if hook.credentials else "")
+        + f", from event {hook.delivered_seq}; signing secret:\n{hook.secret}",
     )
 
 
@@ -130,21 +141,24 @@ def webhook_add(state: Ctx, url: str, secret: str | None, from_seq: int | None) 
 @click.pass_obj
 @guarded
 def webhook_list(state: Ctx) -> None:
-    """Every webhook, how far it got, and its last error."""
+    """Every webhook, how far it got, and its last error (never its secret or credentials)."""
     from workflow.http.webhooks import all_webhooks
 
     hooks = all_webhooks(engine_of(state).db)
     emit(
-        state,
-        {"webhooks": [h.to_json() for h in hooks]},
-        "\n".join(
-            f"{h.id}  {h.url}  delivered to {h.delivered_seq}"
-            + (f"  {h.attempts} failed attempts: {h.last_error}" if h.attempts else "")
-            + ("  (removed)" if h.disabled_at else "")
-            for h in hooks
-        )
-        or "no webhooks",
+        state, {"webhooks": [h.to_json() for h in hooks]}, "\n".join(map(_hook_line, hooks)) or "no webhooks"
     )
+
+
+def _hook_line(hook: Any) -> str:
+    from handlers.timeutil import for_people
+
+    line = f"{hook.id}  {hook.url}  delivered to {hook.delivered_seq}"
+    if hook.attempts:
+        line += f"  {hook.attempts} failed attempts: {hook.last_error}"
+        if hook.next_attempt_at:
+            line += f"; next at {for_people(hook.next_attempt_at)}"
+    return line + ("  (removed)" if hook.disabled_at else "")
 
 
 @webhook_group.command("remove")

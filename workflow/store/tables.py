@@ -153,7 +153,9 @@ class Webhook(SQLModel, table=True):
 
     The event log is the outbox: each event is written in the same transaction
     as the change it records, so ``delivered_seq`` (the last event the URL
-    acknowledged) is all a delivery needs to resume after any crash.
+    acknowledged) is all a delivery needs to resume after any crash; ``attempts``,
+    ``next_attempt_at`` and ``last_error`` keep the back-off across restarts. The URL
+    holds no credentials: those typed in it are kept in ``credentials``, never listed.
     """
 
     __tablename__ = "webhook"
@@ -161,8 +163,11 @@ class Webhook(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=32)
     url: str = Field(max_length=2000)
     secret: str = Field(max_length=200)
+    credentials: str | None = Field(default=None, max_length=2000)
+    allow_private: bool = False
     delivered_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
     attempts: int = 0
+    next_attempt_at: datetime | None = None
     last_error: str = Field(default="", max_length=2000)
     created_at: datetime
     disabled_at: datetime | None = None

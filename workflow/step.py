@@ -128,6 +128,7 @@ class Step:
             dest = definition.initial_state
         else:
             entity_id, current = self._locked(request)
+            current = self._caught_up(request, entity_id, current)
             ctx = self._context(request, entity_id, current)
             dest = self._run_machine(request.bound, ctx, current.state)
         outcome = self._handle(request.bound, request.trigger, ctx)
@@ -153,6 +154,19 @@ class Step:
         roles = tuple(dict.fromkeys(r for a in arrows for r in a.roles))
         check_role(request.bound.definition, request.trigger, request.role, roles)
         return entity_id, current
+
+    def _caught_up(self, request: Request, entity_id: str, current: Snapshot) -> Snapshot:
+        """First record, as the system, what the clock already made due (a call's close at its deadline).
+
+        A handler module says what with ``overdue(ctx)``; a trigger is then
+        judged the same whether or not the scheduler ran, and a refusal rolls
+        the recorded catch-up back with it.
+        """
+        overdue = getattr(request.bound.module, "overdue", None)
+        due = overdue(self._context(request, entity_id, current)) if overdue is not None else ()
+        for follow_up in due:
+            self._follow(follow_up, None)
+        return (self.reader.lock(request.kind, entity_id) or current) if due else current
 
     def _new_id(self, bound: Bound, entity_id: str | None, payload: Mapping[str, Any]) -> str:
         kind = bound.definition.name
@@ -199,7 +213,11 @@ class Step:
     def _run_machine(self, bound: Bound, ctx: Context, state: str) -> str:
         token = Token(state)
         refusals: list[Any] = []
-        if not bound.machine.events[ctx.trigger].trigger(token, ctx=ctx, refusals=refusals):
+        try:
+            allowed = bound.machine.events[ctx.trigger].trigger(token, ctx=ctx, refusals=refusals)
+        except InvalidPayload as exc:  # a field only the entity can judge (a local time in its zone)
+            raise InvalidInput(exc.field, exc.reason) from exc
+        if not allowed:
             raise_refusal(ctx, refusals[0])
         return token.state
 
@@ -293,12 +311,12 @@ class Step:
                 [{"call_id": call_id, "number": number, "proposal_id": p} for p in entries],
             )
 
-    def _follow(self, follow_up: FollowUp, cause: Event) -> None:
+    def _follow(self, follow_up: FollowUp, cause: Event | None) -> None:
         bound = self.engine._bound(follow_up.kind)
         payload = self.engine._payload(bound, follow_up.trigger, follow_up.payload)
         actor = follow_up.actor or "system"
         request = Request(bound, follow_up.entity_id, follow_up.trigger, actor, follow_up.role, payload)
-        self.fire(replace(request, effective_at=follow_up.effective_at, cause=cause.seq))
+        self.fire(replace(request, effective_at=follow_up.effective_at, cause=cause.seq if cause else None))
 
 
 def raise_refusal(ctx: Context, refusal: Refusal | None) -> None:

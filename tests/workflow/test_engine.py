@@ -250,7 +250,7 @@ class TestRetriesAndConflicts:
         """Creating an entity under a taken id is a conflict, and writes nothing."""
         world.evaluator("eval.verdi")
         tally = counts(world.engine)
-        with pytest.raises(AlreadyExists, match="evaluator eval.verdi exists already"):
+        with pytest.raises(AlreadyExists, match=r"evaluator eval\.verdi exists already"):
             world.evaluator("eval.verdi")
         assert counts(world.engine) == tally
 

@@ -24,15 +24,20 @@ def local_to_utc(text: str, tz: ZoneInfo = ROME) -> datetime:
     if naive.tzinfo is not None:
         raise ValueError(f"{text!r} must be a local time without an offset")
     first = naive.replace(tzinfo=tz, fold=0)
+    try:
+        instant = first.astimezone(UTC)
+        round_trip = instant.astimezone(tz).replace(tzinfo=None)
+    except OverflowError:  # year 1 or 9999 pushed past the calendar by the zone's offset
+        raise ValueError(f"{text} is out of range in {tz.key}") from None
     # A time in the spring gap comes back shifted by the hour the clocks skip; test it
     # first: its two folds also differ in offset, which would otherwise read as ambiguous.
-    if first.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != naive:
+    if round_trip != naive:
         raise ValueError(f"{text} does not exist in {tz.key}: the clocks go forward that night and skip it")
     if first.utcoffset() != naive.replace(tzinfo=tz, fold=1).utcoffset():
         raise ValueError(
             f"{text} is ambiguous in {tz.key}: the clocks go back that night and it happens twice"
         )
-    return first.astimezone(UTC)
+    return instant
 
 
 def to_json(moment: datetime) -> str:

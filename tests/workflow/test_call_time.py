@@ -133,3 +133,17 @@ class TestExtendInTheCallsZone:
             "the new deadline 2022-12-30 16:00:00 America/New_York is not after the deadline in force "
             "2022-12-31 16:00:00 America/New_York"
         )
+
+
+@pytest.mark.parametrize("at", ["0001-01-01T00:30", "9999-12-31T23:59", "2023-02-30T12:00"])
+def test_times_off_the_calendar(world: World, at: str) -> None:
+    """A time the zone's offset pushes past year 1 or 9999, or no date at all: invalid input."""
+    if at.startswith("9999"):
+        new_york_call(world)  # 23:59 in New York is already year 10000 in UTC
+    else:
+        world.open_call()
+    before = last_seq(world)
+    with pytest.raises(InvalidInput) as caught:
+        extend(world, at)
+    assert caught.value.field == "at"
+    assert last_seq(world) == before

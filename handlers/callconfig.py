@@ -133,7 +133,13 @@ class CallConfig(Payload):
             moved = local_instant(f"{where}.at", extension.at, tz)
             if moved <= previous:
                 raise InvalidPayload(f"{where}.at", "must move the deadline later")
-            local_instant(f"{where}.adopted_at", extension.adopted_at, tz)
+            adopted = local_instant(f"{where}.adopted_at", extension.adopted_at, tz)
+            if adopted > previous:  # a reopening is an act fired on the call, seen in its history
+                raise InvalidPayload(
+                    f"{where}.adopted_at",
+                    "is after the deadline it moves: an act that reopens a closed call is fired as "
+                    "`extend` with reopens = true",
+                )
             previous = moved
 
 

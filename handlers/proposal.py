@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from handlers.base import Context, Outcome, Refusal, Snapshot
-from handlers.call import deadline_in_force, deadline_refusal
+from handlers.call import deadline_in_force, deadline_refusal, effective_state
 from handlers.callconfig import LocalTime, Name
 from handlers.partnership import guard_owner as _partnership_owner
 from handlers.payloads import Empty, OptionalReason, Payload, Reason
@@ -110,8 +110,9 @@ def guard_call_accepts_drafts(ctx: Context) -> Refusal | None:
     call = ctx.reader.get("call", ctx.payload["call_id"])
     if call is None:
         return Refusal("call_accepts_drafts", f"no call {ctx.payload['call_id']}", {})
-    if call.state == "closed":
-        return Refusal("call_accepts_drafts", f"call {call.id} is closed", {"state": call.state})
+    state = effective_state(call, ctx.now)  # closed at its deadline, recorded or not
+    if state == "closed":
+        return Refusal("call_accepts_drafts", f"call {call.id} is closed", {"state": state})
     return None
 
 
@@ -136,9 +137,13 @@ def guard_owner(ctx: Context) -> Refusal | None:
 
 
 def guard_call_open(ctx: Context) -> Refusal | None:
-    """Submissions go to an open call."""
+    """Submissions go to a call that has opened.
+
+    A call past its deadline is refused by ``deadline_not_passed``, which says
+    which deadline passed and when, whether or not the close was recorded.
+    """
     call = _call(ctx)
-    if call.state == "open":
+    if call.state != "scheduled":
         return None
     return Refusal("call_open", f"call {call.id} is {call.state}, not open", {"state": call.state})
 

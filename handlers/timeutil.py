@@ -1,4 +1,4 @@
-"""Time conversions: UTC for storage and JSON, Europe/Rome for people.
+"""Time conversions: UTC for storage and JSON, Europe/Rome (or the call's zone) for people.
 
 Configured local times that do not exist (spring-forward gap) or are ambiguous
 (autumn fold) are rejected rather than guessed: a deadline must mean one
@@ -24,13 +24,20 @@ def local_to_utc(text: str, tz: ZoneInfo = ROME) -> datetime:
     if naive.tzinfo is not None:
         raise ValueError(f"{text!r} must be a local time without an offset")
     first = naive.replace(tzinfo=tz, fold=0)
-    second = naive.replace(tzinfo=tz, fold=1)
-    if first.utcoffset() != second.utcoffset():
-        raise ValueError(f"{text} is ambiguous in {tz.key} (the clocks go back)")
-    round_trip = first.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
+    try:
+        instant = first.astimezone(UTC)
+        round_trip = instant.astimezone(tz).replace(tzinfo=None)
+    except OverflowError:  # year 1 or 9999 pushed past the calendar by the zone's offset
+        raise ValueError(f"{text} is out of range in {tz.key}") from None
+    # A time in the spring gap comes back shifted by the hour the clocks skip; test it
+    # first: its two folds also differ in offset, which would otherwise read as ambiguous.
     if round_trip != naive:
-        raise ValueError(f"{text} does not exist in {tz.key} (the clocks go forward)")
-    return first.astimezone(UTC)
+        raise ValueError(f"{text} does not exist in {tz.key}: the clocks go forward that night and skip it")
+    if first.utcoffset() != naive.replace(tzinfo=tz, fold=1).utcoffset():
+        raise ValueError(
+            f"{text} is ambiguous in {tz.key}: the clocks go back that night and it happens twice"
+        )
+    return instant
 
 
 def to_json(moment: datetime) -> str:

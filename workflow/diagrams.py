@@ -57,13 +57,14 @@ def machines_markdown() -> str:
         "the definition.",
     ]
     for definition in DEFINITIONS.values():
+        finals = ", ".join(definition.finals) or "none"
         parts += [
             "",
             f"## {definition.name.capitalize()}",
             "",
             definition.description,
             "",
-            f"Definition version `{definition.version}`; final states: {', '.join(definition.finals)}.",
+            f"Definition version `{definition.version}`; final states: {finals}.",
             "",
             "```mermaid",
             mermaid(definition),

@@ -248,16 +248,10 @@ class TestRetriesAndConflicts:
 
     def test_existing_id(self, world: World) -> None:
         """Creating an entity under a taken id is a conflict, and writes nothing."""
-        world.open_call()
-        payload = {"call_id": CALL_ID, "act": "d.d.u.o. n. 1", "proposal_ids": ["P-000001"]}
-        world.engine.create(
-            "decree", actor="dir.verdi", role="director", entity_id="D-2022-1", payload=payload
-        )
+        world.evaluator("eval.verdi")
         tally = counts(world.engine)
-        with pytest.raises(AlreadyExists, match="decree D-2022-1 exists already"):
-            world.engine.create(
-                "decree", actor="dir.verdi", role="director", entity_id="D-2022-1", payload=payload
-            )
+        with pytest.raises(AlreadyExists, match=r"evaluator eval\.verdi exists already"):
+            world.evaluator("eval.verdi")
         assert counts(world.engine) == tally
 
 

@@ -5,7 +5,8 @@ Each event is run through the machine definition of the version recorded on it
 the event's ``from_state``, an arrow of that trigger must lead to ``to_state``,
 the role must be one the arrow allows, the entity version must be the next,
 and the time rules in force at the event's moment must allow it (the call's
-deadline in force for a submission, its passing for a close or an expiry, the
+deadline in force for a submission, its passing for a close or an expiry, for
+an extension either not passed or a closed call reopened by its act, the
 measure's window for an application). Then the event's recorded ``changes``
 are applied. Nothing stops at the first problem: every illegal event and, when
 compared with a live database, every divergence is reported.
@@ -284,6 +285,8 @@ class Replayer:
             call = self.context.get(("call", call_id))
             if call is not None:
                 yield from _deadline_rule(event, call)
+        if (kind, trigger) == ("call", "extend"):
+            yield from _extension_rule(event, self.context.get(key))
         if (kind, trigger) == ("application", "submit"):
             measure_key = ("measure", self.parent(key) or "")
             measure = self.context.get(measure_key)
@@ -305,6 +308,22 @@ def _deadline_rule(event: Mapping[str, Any], call: Mapping[str, Any]) -> Iterato
         yield f"submitted at {event['occurred_at']} after the deadline in force {deadline['at']}"
     if event["trigger"] != "submit" and not passed:
         yield f"{event['trigger']} at {event['occurred_at']} before the deadline in force {deadline['at']}"
+
+
+def _extension_rule(event: Mapping[str, Any], call: Mapping[str, Any] | None) -> Iterator[str]:
+    """An extension before the deadline in force; after it, only by an act that reopens the call.
+
+    A call is closed by the clock at its deadline: an extension of an ``open``
+    call after it is illegal even if no close was recorded, as the engine judges.
+    """
+    from handlers.call import deadline_passed
+
+    moment = parse_time(event["occurred_at"])
+    if event["from_state"] == "closed":
+        if not event["payload"].get("input", {}).get("reopens"):
+            yield f"extended a closed call at {event['occurred_at']} by an act that does not reopen it"
+    elif call is not None and deadline_passed(call, moment):
+        yield f"extended an open call at {event['occurred_at']}, after its deadline in force had passed"
 
 
 def canonical_events(

@@ -122,7 +122,7 @@ def register(state: Ctx, path: str, actor: str, role: str, key: str | None) -> N
 @click.option("--role", required=True)
 @click.option("--data", help="The payload: JSON, or @file.")
 @click.option(
-    "--id", "entity_id", help="The id (generated when left out; an evaluator's is their actor name)."
+    "--id", "entity_id", help="An evaluator's id (their actor name); the engine numbers the other kinds."
 )
 @click.option("--key", help="Idempotency key: a retry returns the first result.")
 @json_option

@@ -32,7 +32,7 @@ from handlers.timeutil import year_problem
 from states import DEFINITIONS
 from workflow.engine import Engine
 from workflow.errors import DatabaseError, FiliereError
-from workflow.http import keys
+from workflow.http import keys, openapi
 from workflow.http.limits import BodyLimit
 from workflow.http.schemas import (
     ERRORS,
@@ -67,6 +67,7 @@ def create_app(engine: Engine) -> FastAPI:
     )
     app.state.engine = engine
     app.add_middleware(BodyLimit)
+    openapi.install(app)
 
     @app.exception_handler(FiliereError)
     async def filiere_error(_request: Request, exc: FiliereError) -> JSONResponse:

@@ -25,7 +25,7 @@ from handlers.measureconfig import Size
 from handlers.money import Money, cents, euro, text
 from handlers.partners import normalise_tax_code
 from handlers.partnership import guard_owner as _owner
-from handlers.payloads import Empty, OptionalReason, Payload
+from handlers.payloads import Empty, Int, OptionalReason, Payload
 from handlers.proposal import Evaluate, Integrate, RequestIntegration, scores_refusal, tied_refusal
 from handlers.timeutil import for_people, from_json, local_to_utc, to_json
 
@@ -55,11 +55,11 @@ class Draft(Payload):
 
     measure_id: Name
     title: Name
-    duration_months: int = Field(ge=1, le=240)
+    duration_months: Int = Field(ge=1, le=240)
     partners: Annotated[list[Applicant], Field(min_length=1, max_length=500)]
     proposal_id: Name | None = None
     variant: Annotated[str, Field(pattern=r"^[a-z][a-z_]*$")] | None = None
-    pre_amortisation_months: int = Field(default=0, ge=0)
+    pre_amortisation_months: Int = Field(default=0, ge=0, le=240)
     owner: Name | None = None
 
 

@@ -11,11 +11,11 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from handlers.base import InvalidPayload
-from handlers.payloads import Payload
-from handlers.timeutil import local_to_utc, to_json
+from handlers.payloads import Int, Payload
+from handlers.timeutil import local_to_utc, to_json, year_problem
 
 PartnerKind = Literal[
     "company",
@@ -32,7 +32,22 @@ PartnerKind = Literal[
     "other",
 ]
 
-LocalTime = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")]
+
+def _a_local_time(text: str) -> str:
+    """A real calendar time in the years callers may give (the zone is checked by the model)."""
+    moment = datetime.fromisoformat(text)  # ValueError for month 13 or day 32
+    problem = year_problem(moment.year)
+    if problem:
+        raise ValueError(problem)
+    return text
+
+
+#: A local time as configured, in ASCII digits (a pattern's \d would take any script's digits).
+LocalTime = Annotated[
+    str,
+    Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$"),
+    AfterValidator(_a_local_time),
+]
 Name = Annotated[str, Field(min_length=1, max_length=300)]
 
 
@@ -55,7 +70,7 @@ class Deadline(Payload):
 class Composition(Payload):
     """Who may form a partnership."""
 
-    min_companies_in_lombardy: int = Field(ge=1)
+    min_companies_in_lombardy: Int = Field(ge=1)
     capofila_required: bool = True
     other_kinds_allowed: list[PartnerKind] = []
     role_required_for_other_kinds: bool = True
@@ -66,8 +81,8 @@ class Criterion(Payload):
 
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
     label: Name
-    max: int = Field(ge=0)
-    allowed: list[int] | None = None
+    max: Int = Field(ge=0)
+    allowed: list[Int] | None = None
 
     @model_validator(mode="after")
     def _allowed_within_max(self) -> Criterion:
@@ -80,9 +95,9 @@ class Evaluation(Payload):
     """How proposals are scored, and the terms of the procedure."""
 
     criteria: list[Criterion] = Field(min_length=1)
-    threshold: int = Field(ge=0)
-    term_days: int = Field(ge=1)
-    integration_due_days: int = Field(ge=1)
+    threshold: Int = Field(ge=0)
+    term_days: Int = Field(ge=1, le=3650)
+    integration_due_days: Int = Field(ge=1, le=3650)
 
     @model_validator(mode="after")
     def _threshold_reachable(self) -> Evaluation:
@@ -106,7 +121,7 @@ class CallConfig(Payload):
     opens_at: LocalTime
     deadline: Deadline
     areas: dict[Annotated[str, Field(pattern=r"^[a-z]$")], Name] = Field(min_length=1)
-    min_areas: int = Field(default=1, ge=1)
+    min_areas: Int = Field(default=1, ge=1)
     composition: Composition
     evaluation: Evaluation
     sources: list[str] = []

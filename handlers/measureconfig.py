@@ -17,7 +17,7 @@ from pydantic import Field, model_validator
 from handlers.base import InvalidPayload
 from handlers.callconfig import Criterion, LocalTime, Name, local_instant
 from handlers.money import Money, Rate, text
-from handlers.payloads import Payload
+from handlers.payloads import Int, Payload
 from handlers.timeutil import to_json
 
 Size = Literal["sme", "midcap", "large"]
@@ -35,11 +35,11 @@ class Window(Payload):
 class Composition(Payload):
     """Who may apply together."""
 
-    min_partners: int = Field(default=1, ge=1)
-    min_companies: int = Field(default=1, ge=1)
-    min_smes: int = Field(default=0, ge=0)
+    min_partners: Int = Field(default=1, ge=1)
+    min_companies: Int = Field(default=1, ge=1)
+    min_smes: Int = Field(default=0, ge=0)
     sme_majority: bool = False
-    max_large: int | None = Field(default=None, ge=0)
+    max_large: Int | None = Field(default=None, ge=0)
     large_only_experimental: bool = False
     lombardy_seat_required: bool = True
     one_project_per_partner: bool = False
@@ -62,7 +62,7 @@ class Amounts(Payload):
     partner_min: PartnerMinimums = PartnerMinimums()
     experimental_share_max: Rate | None = None
     experimental_cap: Money | None = None
-    max_duration_months: int = Field(ge=1)
+    max_duration_months: Int = Field(ge=1, le=600)
 
     @model_validator(mode="after")
     def _max_above_min(self) -> Amounts:
@@ -101,15 +101,15 @@ class Aid(Payload):
     max_aid: Money | None = None
     max_grant: Money | None = None
     loan_interest: Rate = Decimal("0")
-    loan_years: int = Field(default=0, ge=0, le=30)
-    pre_amortisation_max_months: int = Field(default=0, ge=0)
-    instalments_per_year: int = Field(default=2, ge=1, le=12)
+    loan_years: Int = Field(default=0, ge=0, le=30)
+    pre_amortisation_max_months: Int = Field(default=0, ge=0, le=240)
+    instalments_per_year: Int = Field(default=2, ge=1, le=12)
 
 
 class Bonus(Payload):
     """Points for partnerships recognised in Phase 1, added only above the threshold."""
 
-    points: int = Field(ge=0)
+    points: Int = Field(ge=0)
     call_id: Name
     submitted_by: LocalTime | None = None
     recognised_by: LocalTime | None = None
@@ -119,9 +119,9 @@ class Evaluation(Payload):
     """Criteria, threshold and bonus."""
 
     criteria: list[Criterion] = Field(min_length=1)
-    threshold: int = Field(ge=0)
+    threshold: Int = Field(ge=0)
     bonus: Bonus | None = None
-    integration_due_days: int = Field(default=10, ge=1)
+    integration_due_days: Int = Field(default=10, ge=1, le=3650)
 
     @model_validator(mode="after")
     def _threshold_reachable(self) -> Evaluation:

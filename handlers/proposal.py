@@ -20,7 +20,7 @@ from handlers.base import Context, Outcome, Refusal, Snapshot
 from handlers.call import deadline_in_force, deadline_refusal, effective_state
 from handlers.callconfig import LocalTime, Name
 from handlers.partnership import guard_owner as _partnership_owner
-from handlers.payloads import Empty, OptionalReason, Payload, Reason
+from handlers.payloads import Empty, Int, OptionalReason, Payload, Reason
 from handlers.timeutil import for_people, from_json, local_to_utc, to_json
 
 
@@ -52,7 +52,7 @@ class Integrate(Payload):
 class Evaluate(Payload):
     """Scores per criterion of the call."""
 
-    scores: dict[str, int]
+    scores: dict[str, Int]
     note: str = ""
 
 

@@ -2,7 +2,9 @@
 
 Configured local times that do not exist (spring-forward gap) or are ambiguous
 (autumn fold) are rejected rather than guessed: a deadline must mean one
-instant.
+instant. Every date a caller gives lies between :data:`YEAR_MIN` and
+:data:`YEAR_MAX`: year 1 or 9999 is a typo, and adding a term of days to it
+overflows Python's datetime.
 """
 
 from __future__ import annotations
@@ -11,16 +13,38 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 ROME = ZoneInfo("Europe/Rome")
+#: The years a date given by a caller may fall in (both included).
+YEAR_MIN, YEAR_MAX = 1900, 2200
+
+
+def year_problem(year: int) -> str | None:
+    """Why a date in ``year`` is refused, or None if it lies in the window."""
+    if YEAR_MIN <= year <= YEAR_MAX:
+        return None
+    return f"the year {year} lies outside {YEAR_MIN}..{YEAR_MAX}"
+
+
+def check_moment(moment: datetime) -> None:
+    """Refuse an instant outside the years a caller may give.
+
+    Raises:
+        ValueError: saying why.
+    """
+    problem = year_problem(moment.year)
+    if problem:
+        raise ValueError(problem)
 
 
 def local_to_utc(text: str, tz: ZoneInfo = ROME) -> datetime:
     """Turn a naive local ``YYYY-MM-DDTHH:MM[:SS]`` into an aware UTC instant.
 
     Raises:
-        ValueError: the text is not such a time, carries an offset, or names a
-            local time that does not exist or happens twice in ``tz``.
+        ValueError: the text is not such a time, carries an offset, lies outside the
+            years :data:`YEAR_MIN` to :data:`YEAR_MAX`, or names a local time that does not
+            exist or happens twice in ``tz``.
     """
     naive = datetime.fromisoformat(text)
+    check_moment(naive)
     if naive.tzinfo is not None:
         raise ValueError(f"{text!r} must be a local time without an offset")
     first = naive.replace(tzinfo=tz, fold=0)

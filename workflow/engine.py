@@ -26,7 +26,8 @@ from handlers.base import (
     ListVersion,
     Snapshot,
 )
-from handlers.payloads import validate
+from handlers.payloads import MAX_PAYLOAD_BYTES, validate
+from handlers.timeutil import year_problem
 from states import CREATE, DEFINITIONS, MachineDefinition
 from workflow.canonical import dumps
 from workflow.clock import Clock, SystemClock
@@ -248,9 +249,13 @@ class Engine:
         except InvalidPayload as exc:
             raise InvalidInput(exc.field, exc.reason) from exc
         try:
-            dumps(clean)
+            size = len(dumps(clean))
         except TypeError as exc:  # a float (or worse) in a free-form part of the payload
             raise InvalidInput("payload", str(exc)) from exc
+        if size > MAX_PAYLOAD_BYTES:  # the walk before validation estimates; this is the stored text
+            raise InvalidInput(
+                "payload", f"{size} bytes of JSON is more than {MAX_PAYLOAD_BYTES // 1024} KiB"
+            )
         return clean
 
     def _fire_locked(self, connection: Connection, request: Request, written: list[Event]) -> Event:
@@ -304,3 +309,5 @@ def _check_arguments(
         raise InvalidInput("entity_id", "must be printable characters")
     if effective_at is not None and effective_at.utcoffset() is None:
         raise InvalidInput("effective_at", "must be an aware datetime (with a time zone)")
+    if effective_at is not None and year_problem(effective_at.year):
+        raise InvalidInput("effective_at", str(year_problem(effective_at.year)))

@@ -48,10 +48,30 @@ class TestMoney:
             Decimal("-0.01"),
         ]
 
-    @pytest.mark.parametrize("bad", [0.1, True, "1.234", "-1", "abc", "NaN", "Infinity"])
+    @pytest.mark.parametrize(
+        "bad",
+        [
+            0.1,
+            True,
+            "1.234",
+            "-1",
+            "abc",
+            "NaN",
+            "Infinity",
+            "1e999999",
+            "9" * 29,
+            10**29,
+            Decimal("1e999999"),
+            "1_000",
+            "\u0663\u0660\u0660",  # Arabic-Indic 300
+            "\uff13\uff10\uff10",  # full-width 300
+            "+5",
+            "1e3",
+        ],
+    )
     def test_refused_amounts(self, bad: object) -> None:
-        """Floats, bools, sub-cent precision, negatives and non-numbers are refused."""
-        with pytest.raises(ValueError, match=r"amount|decimals|strings"):
+        """Floats, bools, sub-cent, negatives, exponents, 16+ digits, non-ASCII digits are refused."""
+        with pytest.raises(ValueError, match=r"amount|decimals|strings|digits"):
             parse(bad)
 
     def test_accepted_amounts(self) -> None:
@@ -63,7 +83,7 @@ class TestMoney:
             Decimal("3.20"),
         ]
 
-    @pytest.mark.parametrize("bad", [0.3, "1.01", "-0.1", "x"])
+    @pytest.mark.parametrize("bad", [0.3, "1.01", "-0.1", "x", "1e-999999", "0.\u0663", "0." + "1" * 11])
     def test_refused_rates(self, bad: object) -> None:
         """Rates are strings between 0 and 1."""
         with pytest.raises(ValueError, match="rate"):

@@ -4,20 +4,26 @@ Each operation of ``docs/openapi.json`` gets generated requests (schemathesis'
 strategies, run by hypothesis), sent with an operator's key to the real app
 on a real database holding an open call and a draft; ``call_and_validate``
 fails on a 5xx, on an answer whose status or body the document does not
-declare, and on the other default checks.
+declare, and on the other default checks. Then schemathesis' state machine
+chains calls along the document's links (a create's or a page of events'
+entity read, its history, a trigger fired on it), with the same checks, and
+the event chain must verify afterwards.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import positive_data_acceptance
 
-from tests.factories import World
+from tests.factories import World, measure_config
+from workflow.audit.verify import verify_chain
 from workflow.http import keys
 from workflow.http.api import create_app, openapi_document
 
@@ -27,6 +33,8 @@ OPERATIONS = [
     for path, methods in sorted(json.loads(DOCUMENT.read_text())["paths"].items())
     for method in sorted(methods)
 ]
+#: Scenarios of the stateful test, each up to five linked calls: enough to fit the suite's time.
+STATEFUL_EXAMPLES = 30
 
 
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
@@ -68,3 +76,47 @@ def _no_wait(case: schemathesis.Case) -> schemathesis.Case:
 def test_the_committed_document_is_current() -> None:
     """``docs/openapi.json`` is what the code serves (regenerate: python -m workflow.http.api)."""
     assert DOCUMENT.read_text() == openapi_document()
+
+
+def test_stateful_sequences_follow_the_links(world: World) -> None:
+    """Sequences along the document's links (create → read, fire; list → read, fire): no 5xx, chain intact.
+
+    The database holds an open call, a partnership, a draft, a measure and an evaluator, so a
+    list's first entity is real and the fired triggers meet the engine's guards and states.
+    """
+    world.open_call()
+    world.draft()
+    world.evaluator()
+    world.engine.create("measure", actor="op.rossi", role="operator", payload=measure_config())
+    _key, secret = keys.create(world.engine.db, actor="op.rossi", role="operator", now=world.clock.now())
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(world.engine))
+    auth = {"Authorization": f"Bearer {secret}"}
+
+    class Sequences(schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+            if case.path == "/v1/events":
+                case.query = {**(case.query or {}), "wait": 0}
+            return {"headers": auth}
+
+        def validate_response(self, response: Any, case: schemathesis.Case, **kwargs: Any) -> None:
+            case.validate_response(response, headers=auth, excluded_checks=[positive_data_acceptance])
+
+    Sequences.run(
+        settings=settings(
+            max_examples=STATEFUL_EXAMPLES,
+            stateful_step_count=5,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
+    report = verify_chain(world.engine.db)
+    assert report.ok, report
+
+
+@pytest.mark.slow
+def test_longer_stateful_sequences(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same, three times as many scenarios (marked slow)."""
+    monkeypatch.setattr(sys.modules[__name__], "STATEFUL_EXAMPLES", 3 * STATEFUL_EXAMPLES)
+    test_stateful_sequences_follow_the_links(world)

@@ -28,10 +28,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from handlers.timeutil import year_problem
 from states import DEFINITIONS
 from workflow.engine import Engine
 from workflow.errors import DatabaseError, FiliereError
-from workflow.http import access, keys
+from workflow.http import access, keys, openapi
+from workflow.http.limits import BodyLimit
 from workflow.http.schemas import (
     ERRORS,
     NAME,
@@ -64,6 +66,8 @@ def create_app(engine: Engine) -> FastAPI:
         description="Fire transitions, read entities, lists and budgets, follow the event log.",
     )
     app.state.engine = engine
+    app.add_middleware(BodyLimit)
+    openapi.install(app)
 
     @app.exception_handler(FiliereError)
     async def filiere_error(_request: Request, exc: FiliereError) -> JSONResponse:
@@ -304,6 +308,10 @@ def _aware(moment: datetime | None) -> datetime | None:
         from workflow.errors import InvalidInput
 
         raise InvalidInput("as_of", "needs an offset (e.g. 2023-01-01T00:00:00+01:00)")
+    if moment is not None and year_problem(moment.year):
+        from workflow.errors import InvalidInput
+
+        raise InvalidInput("as_of", str(year_problem(moment.year)))
     return moment
 
 

@@ -133,3 +133,37 @@ def test_the_chain_verifies_after_the_fuzzing(db: str, tmp_path: Path) -> None:
     code, out, err = call(["--db", db, "audit", "verify", "--json"])
     assert code == 0, err
     assert json.loads(out)["ok"] is True
+
+
+class TestCatchAll:
+    """Anything unexpected: one line ``error: …``, exit 1; the traceback only with --debug."""
+
+    @pytest.fixture(autouse=True)
+    def _boom(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from workflow.engine import Engine
+
+        def boom(*_args: Any, **_kwargs: Any) -> None:
+            raise RuntimeError("boom\non two lines")
+
+        monkeypatch.setattr(Engine, "get", boom)
+
+    def test_one_line_and_exit_1(self, db: str) -> None:
+        code, out, err = call(["--db", db, "show", "proposal", "P-000001"])
+        assert (code, out, err) == (1, "", "error: RuntimeError: boom on two lines\n")
+
+    def test_json(self, db: str) -> None:
+        code, _, err = call(["show", "proposal", "P-000001", "--json", "--db", db])
+        assert code == 1
+        assert json.loads(err) == {
+            "ok": False,
+            "type": "UnexpectedError",
+            "message": "RuntimeError: boom on two lines",
+            "field": None,
+            "exit_code": 1,
+        }
+
+    def test_traceback_with_debug(self, db: str) -> None:
+        code, _, err = call(["--db", db, "--debug", "show", "proposal", "P-000001"])
+        assert code == 1
+        assert err.startswith("Traceback")
+        assert err.endswith("error: RuntimeError: boom on two lines\n")

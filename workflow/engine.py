@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -111,12 +112,16 @@ class Engine:
             IdempotencyMismatch: the key was used for a different request.
             DatabaseUnavailable: the database could not be used.
         """
-        bound = self._bound(kind)
-        _check_arguments(actor, idempotency_key, effective_at, entity_id)
-        check_role(bound.definition, trigger, role, bound.roles(trigger))
-        clean = self._payload(bound, trigger, payload)
-        request = Request(
-            bound, entity_id, trigger, actor, role, clean, idempotency_key, expected_version, effective_at
+        request = self._request(
+            kind,
+            entity_id,
+            trigger,
+            actor=actor,
+            role=role,
+            payload=payload,
+            key=idempotency_key,
+            expected_version=expected_version,
+            effective_at=effective_at,
         )
         started = time.perf_counter()
         written: list[Event] = []
@@ -141,6 +146,45 @@ class Engine:
                 for listener in list(self._listeners):
                     listener(committed)
         return event
+
+    @contextmanager
+    def rehearsal(self) -> Iterator[Callable[..., Event]]:
+        """Fire several triggers in one transaction, each judged after the ones before, then roll back.
+
+        Yields a function with :meth:`fire`'s arguments (``dry_run`` aside). Each call runs in a
+        savepoint: a refused one leaves the earlier ones in place, as separate real fires would,
+        and returns its event marked ``dry_run``. Nothing is committed, logged or announced. The
+        chain head stays locked until the block ends, so other writers wait: keep it short.
+        """
+        with self.db.begin() as connection:
+
+            def fire(kind: str, entity_id: str | None, trigger: str, **arguments: Any) -> Event:
+                request = self._request(
+                    kind,
+                    entity_id,
+                    trigger,
+                    actor=arguments["actor"],
+                    role=arguments["role"],
+                    payload=arguments.get("payload"),
+                    key=arguments.get("idempotency_key"),
+                    expected_version=arguments.get("expected_version"),
+                    effective_at=arguments.get("effective_at"),
+                )
+                try:
+                    with connection.begin_nested():
+                        event = self._fire_locked(connection, request, [])
+                except IntegrityError as exc:
+                    if request.trigger == CREATE and request.entity_id is not None:
+                        raise AlreadyExists(request.kind, request.entity_id) from exc
+                    raise DatabaseError(f"{kind} {entity_id} {trigger}: {exc.orig}") from exc
+                except OperationalError as exc:
+                    raise unavailable(exc) from exc
+                return replace(event, dry_run=True)
+
+            try:
+                yield fire
+            finally:
+                connection.rollback()
 
     def create(
         self,
@@ -236,6 +280,26 @@ class Engine:
             raise InvalidInput(
                 "kind", f"unknown kind {kind!r} (kinds: {', '.join(sorted(self.machines))})"
             ) from None
+
+    def _request(
+        self,
+        kind: str,
+        entity_id: str | None,
+        trigger: str,
+        *,
+        actor: str,
+        role: str,
+        payload: Mapping[str, Any] | None,
+        key: str | None,
+        expected_version: int | None,
+        effective_at: datetime | None,
+    ) -> Request:
+        """Everything checkable before the transaction: kind, arguments, role, payload."""
+        bound = self._bound(kind)
+        _check_arguments(actor, key, effective_at, entity_id)
+        check_role(bound.definition, trigger, role, bound.roles(trigger))
+        clean = self._payload(bound, trigger, payload)
+        return Request(bound, entity_id, trigger, actor, role, clean, key, expected_version, effective_at)
 
     def _payload(self, bound: Bound, trigger: str, payload: Mapping[str, Any] | None) -> dict[str, Any]:
         model = bound.module.PAYLOADS.get(trigger)

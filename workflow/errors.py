@@ -185,6 +185,23 @@ class HandlerError(FiliereError):
         super().__init__(f"handler {kind}.{trigger} failed: {reason}")
 
 
+class FileUnavailable(FiliereError):
+    """A file named on the command line cannot be read or written (missing, a folder, no permission).
+
+    What a readable file *contains* is judged elsewhere: bad JSON is :class:`InvalidInput`, a bad call
+    file a :class:`ConfigurationError`. ``field`` names the option or argument that gave the path.
+    """
+
+    exit_code = 16
+    http_status = 400
+
+    def __init__(self, field: str, path: str, reason: str) -> None:
+        self.field = field
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{field}: cannot use {path}: {reason}")
+
+
 class AlreadyExists(ConflictError):
     """An entity with that kind and id exists already."""
 

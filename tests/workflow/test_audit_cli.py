@@ -86,7 +86,7 @@ def test_as_of_a_moment(db: Path) -> None:
     states = {e["id"]: e["state"] for e in document["entities"]}
     assert states == {"P-000001": "listed", "P-000002": "listed", "P-000003": "draft", "P-000004": "draft"}
     assert document["lists"]["MI-FILIERE-2022"][0]["entries"] == ["P-000001", "P-000002"]
-    assert document["as_of"] == "2022-10-14T12:00:00+02:00"
+    assert document["as_of"] == "2022-10-14T10:00:00Z"  # UTC in JSON
 
 
 def test_as_of_bad_time_is_invalid_input(db: Path) -> None:
@@ -101,5 +101,5 @@ def test_no_database_is_not_an_empty_chain(tmp_path: Path) -> None:
     for args in (("audit", "verify"), ("audit", "replay"), ("audit", "export", "--out", str(tmp_path / "x"))):
         result = run("--db", str(missing), *args)
         assert result.returncode == 10, result.stdout
-        assert "no database file" in result.stderr
+        assert f"no database at {missing}" in result.stderr
     assert not missing.exists()

@@ -65,6 +65,7 @@ def _demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("demo")
     result = run("demo", cwd=folder)
     assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # the story only: no log line unless --verbose
     assert "audit verify: chain ok" in result.stdout
     assert "passed at 16:00:01" in result.stdout
     for phase_two in ("Funding under FILIERE-2022 (ranked", "scorrimento: application", "(budget exhausted)"):

@@ -22,6 +22,7 @@ def init(state: Ctx, simulation: bool) -> None:
     from workflow.store.schema import HEAD, read_meta, write_meta
 
     engine = Engine(state.db)
+    state.opened.append(engine.db)
     if state.now is not None and not simulation and read_meta(engine.db, SIMULATION_KEY) != "true":
         from workflow.errors import ConfigurationError
 
@@ -74,18 +75,46 @@ def diagram(kind: str | None, everything: bool) -> None:
     show_default=True,
     help="The demo's SQLite file (recreated).",
 )
-@click.option("--quiet", is_flag=True, help="Only the summary, no transition log lines.")
+@click.option("--verbose", is_flag=True, help="Interleave the engine's log line of every transition.")
 @guarded
-def demo(path: str, quiet: bool) -> None:
-    """Run Phase 1 of the 2022 call on a fresh SQLite file with a simulated clock."""
+def demo(path: str, verbose: bool) -> None:
+    """Tell a whole funding story on a fresh SQLite file, with a simulated clock (Europe/Rome).
+
+    Phase 1, the 2022 manifestazione di interesse MI-FILIERE-2022: partnerships register,
+    proposals are drafted, submitted, checked for admissibility, evaluated, listed by decree;
+    a submission one second after the deadline is refused; the call closes. Phase 2, two
+    measures open meanwhile: the ranked Bando Filiere 2022 (a renunciation funds the next in
+    line, scorrimento) and the first-come Rafforzamento filiere 2024, closed when its budget
+    runs out. At the end the hash chain is verified. Told in date order; only the story is
+    printed unless --verbose.
+    """
+    import logging
+
     from workflow.demo.phase1 import run_demo
+    from workflow.logconfig import configure
 
-    if quiet:
-        from workflow.logconfig import configure
-
-        configure(level=40)
+    configure(level=logging.INFO if verbose else logging.WARNING)
     ok = run_demo(path, echo=click.echo)
     sys.exit(0 if ok else EXIT_CODES["audit chain broken"])
 
 
-COMMANDS = (init, diagram, demo)
+@click.command("exit-codes")
+@json_option
+@click.pass_obj
+def exit_codes(state: Ctx) -> None:
+    """The exit codes of every command: one per kind of mistake (as in docs/operators.md)."""
+    from workflow.cli.exits import TABLE, markdown_table
+
+    if state.as_json:
+        import json
+
+        rows = [
+            {"code": r.code, "name": r.name, "meaning": r.meaning, "remedy": r.remedy, "types": list(r.types)}
+            for r in TABLE
+        ]
+        click.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    click.echo(markdown_table(), nl=False)
+
+
+COMMANDS = (init, diagram, demo, exit_codes)

@@ -13,7 +13,18 @@ from typing import Any
 
 import click
 
-from workflow.cli.common import EXIT_CODES, Ctx, emit, guarded, json_option, parse_moment
+from workflow.cli.common import (
+    EXIT_CODES,
+    Ctx,
+    emit,
+    guarded,
+    json_option,
+    parse_moment,
+    plural,
+    readable,
+    when,
+    writable,
+)
 
 
 @click.group()
@@ -23,9 +34,7 @@ def audit() -> None:
 
 @audit.command()
 @click.option("--head", "head_hash", help="A head hash you kept earlier: detects a cut tail.")
-@click.option(
-    "--file", "path", type=click.Path(exists=True, dir_okay=False), help="Verify an export, not the database."
-)
+@click.option("--file", "path", help="Verify an export, not the database.")
 @json_option
 @click.pass_obj
 @guarded
@@ -33,17 +42,16 @@ def verify(state: Ctx, head_hash: str | None, path: str | None) -> None:
     """Check the whole hash chain; report the first bad sequence number."""
     from workflow.audit.export import verify_file
     from workflow.audit.verify import verify_chain
-    from workflow.store.schema import open_existing
 
     report = (
-        verify_file(path, head_hash=head_hash)
+        verify_file(readable(path, "--file"), head_hash=head_hash)
         if path
-        else verify_chain(open_existing(state.db), head_hash=head_hash)
+        else verify_chain(state.existing(), head_hash=head_hash)
     )
     if state.as_json:
         click.echo(json.dumps(report.to_json(), sort_keys=True))
     elif report.ok:
-        click.echo(f"chain ok: {report.events} events, head {report.head_seq} {report.head_hash}")
+        click.echo(f"chain ok: {plural(report.events, 'event')}, head {report.head_seq} {report.head_hash}")
     else:
         where = f"event {report.first_bad_seq}"
         click.echo(f"chain BROKEN at {where}: {str(report.problem).removeprefix(where + ': ')}")
@@ -51,16 +59,16 @@ def verify(state: Ctx, head_hash: str | None, path: str | None) -> None:
 
 
 @audit.command("export")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The JSON-lines file to write.")
+@click.option("--out", required=True, help="The JSON-lines file to write (its folder must exist).")
 @json_option
 @click.pass_obj
 @guarded
 def audit_export(state: Ctx, out: str) -> None:
     """Write every event in order (canonical JSON lines) and a manifest with the head hash."""
     from workflow.audit.export import export_events, manifest_path
-    from workflow.store.schema import open_existing
 
-    db = open_existing(state.db)
+    writable(out, "--out")
+    db = state.existing()
     if sys.stderr.isatty() and not state.as_json:
         with click.progressbar(length=_event_count(db), label="export", file=sys.stderr) as bar:
             manifest = export_events(db, out, bar.update)
@@ -70,7 +78,8 @@ def audit_export(state: Ctx, out: str) -> None:
     emit(
         state,
         {**summary, "file": out, "manifest": str(manifest_path(out))},
-        f"exported {manifest['events']} events to {out}; head {manifest['head_seq']} {manifest['head_hash']}",
+        f"exported {plural(manifest['events'], 'event')} to {out}; "
+        f"head {manifest['head_seq']} {manifest['head_hash']}",
     )
 
 
@@ -84,7 +93,7 @@ def _event_count(db: Any) -> int:
 
 
 @audit.command("replay")
-@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False), help="Replay an export.")
+@click.option("--file", "path", help="Replay an export.")
 @click.option("--until", "until_seq", type=int, help="Stop after this sequence number.")
 @click.option("--as-of", "as_of", help="Stop at this moment (ISO; Europe/Rome without an offset).")
 @json_option
@@ -95,15 +104,15 @@ def audit_replay(state: Ctx, path: str | None, until_seq: int | None, as_of: str
     from workflow.audit.compare import compare
     from workflow.audit.export import read_events, read_manifest
     from workflow.audit.replay import canonical_events, replay, stored_definitions
-    from workflow.store.schema import open_existing
 
     moment = parse_moment(as_of) if as_of else None
     if path:
+        readable(path, "--file")
         manifest = read_manifest(path) or {}
         events: Any = (e for e in read_events(path) if _within(e, until_seq, moment))
         result = replay(events, manifest.get("definitions", {}))
     else:
-        db = open_existing(state.db)
+        db = state.existing()
         result = replay(canonical_events(db, until_seq=until_seq, as_of=moment), stored_definitions(db))
         if until_seq is None and moment is None:
             compare(db, result)
@@ -129,17 +138,18 @@ def _within(event: dict[str, Any], until_seq: int | None, moment: Any) -> bool:
 @guarded
 def audit_as_of(state: Ctx, moment: str, kind: str | None, entity_id: str | None) -> None:
     """The state of every entity (and of the lists) at a moment, rebuilt from the log."""
+    from handlers.timeutil import to_json
     from workflow.audit.compare import as_of
-    from workflow.store.schema import open_existing
 
-    result = as_of(open_existing(state.db), parse_moment(moment))
+    at = parse_moment(moment)
+    result = as_of(state.existing(), at)
     chosen = [
         e
         for e in result.entities.values()
         if (kind is None or e.kind == kind) and (entity_id is None or e.id == entity_id)
     ]
     document = {
-        "as_of": parse_moment(moment).isoformat(),
+        "as_of": to_json(at),
         "last_seq": result.last_seq,
         "entities": [
             {"kind": e.kind, "id": e.id, "state": e.state, "version": e.version, "data": e.data}
@@ -151,7 +161,7 @@ def audit_as_of(state: Ctx, moment: str, kind: str | None, entity_id: str | None
         state,
         document,
         "\n".join(
-            [f"as of {document['as_of']} (through event {result.last_seq}):"]
+            [f"as of {when(at)} (through event {result.last_seq}):"]
             + [f"  {e.kind} {e.id}: {e.state} (version {e.version})" for e in chosen]
         ),
     )

@@ -8,45 +8,61 @@ assembles them. Heavy modules are imported inside functions so that
 from __future__ import annotations
 
 import json
-import sys
+import math
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from workflow.cli.exits import EXIT_CODES
+
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Exit codes by meaning (kept in step with ``workflow.errors``).
-EXIT_CODES = {
-    "ok": 0,
-    "unexpected error": 1,
-    "usage error": 2,
-    "not found": 3,
-    "not allowed in this state": 4,
-    "guard refused": 5,
-    "forbidden role": 6,
-    "conflict": 7,
-    "invalid input": 8,
-    "configuration error": 9,
-    "database unavailable": 10,
-    "handler error": 11,
-    "audit chain broken": 12,
-    "another scheduler is running": 13,
-    "scheduler lost the lead": 14,
-    "batch had failures": 15,
-}
+__all__ = [
+    "EXIT_CODES",
+    "SIMULATION_KEY",
+    "Ctx",
+    "emit",
+    "engine_of",
+    "guarded",
+    "json_option",
+    "parse_moment",
+    "plural",
+    "read_json",
+    "readable",
+    "role_option",
+    "when",
+]
 
 
 class Ctx:
     """What one invocation knows: the database URL, flags, the output mode and its engine, opened once."""
 
-    def __init__(self, db: str | None, debug: bool, now: str | None = None) -> None:
+    def __init__(self, db: str | None, debug: bool, now: str | None = None, as_json: bool = False) -> None:
         self.db = db
         self.debug = debug
         self.now = now
-        self.as_json = False
-        self.simulated_at: str | None = None
+        self.as_json = as_json
+        self.simulated_at: Any = None
         self.engine: Any = None
+        self.opened: list[Any] = []
+
+    def existing(self) -> Any:
+        """The database for the auditor's reads: it must exist and hold Filiere's schema."""
+        from workflow.store.schema import open_existing
+
+        db = open_existing(self.db)
+        self.opened.append(db)
+        return db
+
+    def close(self) -> None:
+        """Let go of every connection this invocation opened (click calls it when the command ends)."""
+        for db in [*self.opened, *([self.engine.db] if self.engine is not None else [])]:
+            db.dispose()
+        self.opened.clear()
+        self.engine = None
 
 
 SIMULATION_KEY = "simulation"
@@ -56,13 +72,14 @@ def engine_of(state: Ctx) -> Any:
     """The engine of this invocation; ``--now`` only on a database created as a simulation."""
     if state.engine is not None:
         return state.engine
-    from handlers.timeutil import ROME
     from workflow.clock import SimulatedClock
     from workflow.engine import Engine
     from workflow.errors import ConfigurationError
+    from workflow.store.db import check_url
     from workflow.store.schema import read_meta
 
-    engine = Engine(state.db)
+    engine = Engine(check_url(state.db, must_exist=True))
+    state.opened.append(engine.db)
     simulation = read_meta(engine.db, SIMULATION_KEY) == "true"
     if state.now is not None and not simulation:
         raise ConfigurationError(
@@ -70,7 +87,7 @@ def engine_of(state: Ctx) -> Any:
         )
     if simulation:
         engine.clock = SimulatedClock(_simulated_time(engine, state.now))
-        state.simulated_at = engine.clock.now().astimezone(ROME).isoformat()
+        state.simulated_at = engine.clock.now()
     state.engine = engine
     return engine
 
@@ -109,20 +126,34 @@ def parse_moment(text: str) -> Any:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=ROME)
 
 
+def when(moment: Any) -> str:
+    """A moment for people: to the second, in Europe/Rome (``2022-12-31 16:00:00 Europe/Rome``)."""
+    from handlers.timeutil import ROME
+
+    return f"{moment.astimezone(ROME):%Y-%m-%d %H:%M:%S} Europe/Rome"
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``1 proposal``, ``2 proposals`` (``words`` for an irregular plural)."""
+    return f"{count} {word if count == 1 else (words or word + 's')}"
+
+
 def emit(state: Ctx, document: dict[str, Any], text: str) -> None:
     """Print one result: a JSON document with --json, else text; a simulation says so each time."""
     if state.as_json:
         if state.simulated_at is not None:
-            document = {**document, "simulation": True, "simulated_now": state.simulated_at}
+            from handlers.timeutil import to_json
+
+            document = {**document, "simulation": True, "simulated_now": to_json(state.simulated_at)}
         click.echo(json.dumps(document, ensure_ascii=False, default=str, sort_keys=True))
         return
     if state.simulated_at is not None:
-        text = f"[SIMULATION, clock at {state.simulated_at}] {text}"
+        text = f"[SIMULATION, clock at {when(state.simulated_at)}] {text}"
     click.echo(text)
 
 
 def json_option(function: F) -> F:
-    """``--json`` on a command: one JSON document per result (JSON lines for streams)."""
+    """``--json`` on a command (it may also come before the command: ``filiere --json show ...``)."""
 
     def remember(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
         state = ctx.find_object(Ctx)
@@ -137,26 +168,101 @@ def json_option(function: F) -> F:
         expose_value=False,
         callback=remember,
         is_eager=True,
-        help="Machine-readable output.",
+        help="Machine-readable output; errors as JSON on stderr.",
     )
     return decorate(function)
 
 
+def _known_role(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    from states import ROLES
+    from workflow.errors import InvalidInput
+
+    if value is not None and value not in ROLES:
+        raise InvalidInput("role", f"unknown role {value!r} (roles: {', '.join(sorted(ROLES))})")
+    return value
+
+
+def role_option(default: str | None = None) -> Callable[[F], F]:
+    """``--role``: an unknown role is invalid input (exit 8) in every command, before anything runs."""
+    given: dict[str, Any] = (
+        {"required": True} if default is None else {"default": default, "show_default": True}
+    )
+    return click.option(
+        "--role",
+        callback=_known_role,
+        help="applicant, operator, evaluator, director, system or auditor.",
+        **given,
+    )
+
+
+def readable(path: str, field: str) -> Path:
+    """A file the command must read: missing, a folder or unreadable is :class:`FileUnavailable`."""
+    from workflow.errors import FileUnavailable
+
+    target = Path(path)
+    if target.is_dir():
+        raise FileUnavailable(field, path, "it is a folder")
+    if not target.is_file():
+        raise FileUnavailable(field, path, "no such file")
+    if not os.access(target, os.R_OK):
+        raise FileUnavailable(field, path, "not readable (permission denied)")
+    return target
+
+
+def writable(path: str, field: str) -> Path:
+    """A file the command will write: its folder must exist and the path must not be a folder."""
+    from workflow.errors import FileUnavailable
+
+    target = Path(path)
+    folder = target.parent
+    if target.is_dir():
+        raise FileUnavailable(field, path, "it is a folder")
+    if not folder.is_dir():
+        raise FileUnavailable(field, path, f"no such folder {str(folder)!r}")
+    if not os.access(folder, os.W_OK):
+        raise FileUnavailable(field, path, "the folder is not writable (permission denied)")
+    return target
+
+
+def read_json(raw: bytes | str, field: str) -> Any:
+    """Decode and parse JSON; every way it can be wrong is :class:`InvalidInput` naming ``field``.
+
+    Only the JSON itself is judged here (UTF-8, syntax, numbers a float can hold, depth);
+    what the values may be is the payload models' business.
+    """
+    from workflow.errors import InvalidInput
+
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            field, f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at {exc.start})"
+        ) from None
+    try:
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(field, f"not JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidInput(field, "nested too deeply") from None
+    except ValueError as exc:  # our parse hooks, or an integer too long for Python to read
+        raise InvalidInput(field, str(exc)) from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"the number {text[:20]}{'...' if len(text) > 20 else ''} is out of range")
+    return number
+
+
 def guarded(function: F) -> F:
-    """Turn the engine's errors into one line on stderr and the class's exit code."""
+    """Kept for the command modules: the error boundary itself is ``workflow.cli.main.main``.
 
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from workflow.errors import FiliereError
-
-        try:
-            return function(*args, **kwargs)
-        except FiliereError as exc:
-            state = click.get_current_context().find_object(Ctx)
-            if state is not None and state.debug:
-                raise
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-
-    wrapper.__name__ = function.__name__
-    wrapper.__doc__ = function.__doc__
-    return wrapper  # type: ignore[return-value]
+    Every error, ours or not, reaches that one boundary whichever command raised it; nothing
+    needs to be caught here.
+    """
+    return function

@@ -16,33 +16,34 @@ from typing import Any
 
 import click
 
-from workflow.cli.common import EXIT_CODES, Ctx, emit, engine_of, guarded, json_option
+from workflow.cli.common import (
+    EXIT_CODES,
+    Ctx,
+    emit,
+    engine_of,
+    guarded,
+    json_option,
+    plural,
+    read_json,
+    readable,
+    role_option,
+    when,
+)
 
 
-def _data(raw: str | None) -> dict[str, Any]:
-    """``--data``: inline JSON, or ``@file`` holding JSON."""
+def _data(raw: str | None, field: str = "data") -> dict[str, Any]:
+    """``--data``: inline JSON, or ``@file`` holding JSON (UTF-8)."""
     from workflow.errors import InvalidInput
 
     if raw is None:
         return {}
-    text = raw
-    if raw.startswith("@"):
-        try:
-            text = Path(raw[1:]).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidInput("data", f"cannot read {raw[1:]}: {exc.strerror}") from exc
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput("data", f"not JSON: {exc}") from exc
+    value = read_json(readable(raw[1:], field).read_bytes() if raw.startswith("@") else raw, field)
     if not isinstance(value, dict):
-        raise InvalidInput("data", "must be a JSON object")
+        raise InvalidInput(field, "must be a JSON object")
     return value
 
 
 def _event_text(event: Any) -> str:
-    from handlers.timeutil import for_people
-
     head = (
         "DRY RUN, nothing written: "
         if event.dry_run
@@ -51,7 +52,7 @@ def _event_text(event: Any) -> str:
     moved = f"{event.from_state} -> {event.to_state}" if event.from_state else f"created in {event.to_state}"
     return (
         f"{head}{event.trigger} {event.entity_kind} {event.entity_id}: {moved} "
-        f"(event {event.seq}, version {event.entity_version}, {for_people(event.occurred_at)})"
+        f"(event {event.seq}, version {event.entity_version}, {when(event.occurred_at)})"
     )
 
 
@@ -69,7 +70,7 @@ def load() -> None:
 
 
 @load.command("call")
-@click.argument("path", type=click.Path(dir_okay=False))
+@click.argument("path")
 @click.option("--actor", default="operator", show_default=True)
 @json_option
 @click.pass_obj
@@ -78,11 +79,12 @@ def load_call(state: Ctx, path: str, actor: str) -> None:
     """Create a call from its TOML file (see docs/calls.md)."""
     from workflow.config import read_call_file
 
-    _fire(state, "call", None, "create", actor=actor, role="operator", payload=read_call_file(path))
+    payload = read_call_file(_toml(path))
+    _fire(state, "call", None, "create", actor=actor, role="operator", payload=payload)
 
 
 @load.command("measure")
-@click.argument("path", type=click.Path(dir_okay=False))
+@click.argument("path")
 @click.option("--actor", default="operator", show_default=True)
 @json_option
 @click.pass_obj
@@ -91,13 +93,29 @@ def load_measure(state: Ctx, path: str, actor: str) -> None:
     """Create a measure from its TOML file (see docs/measures.md)."""
     from workflow.config import read_measure_file
 
-    _fire(state, "measure", None, "create", actor=actor, role="operator", payload=read_measure_file(path))
+    payload = read_measure_file(_toml(path))
+    _fire(state, "measure", None, "create", actor=actor, role="operator", payload=payload)
+
+
+def _toml(path: str) -> Path:
+    """A TOML file to load: readable, and without the byte-order mark some editors add (TOML forbids it)."""
+    from workflow.errors import ConfigurationError
+
+    target = readable(path, "PATH")
+    with target.open("rb") as handle:
+        if handle.read(3) == b"\xef\xbb\xbf":
+            raise ConfigurationError(
+                path,
+                "file",
+                "starts with a byte-order mark, which TOML forbids: save it as UTF-8 without BOM",
+            )
+    return target
 
 
 @click.command("register")
-@click.argument("path", type=click.Path(dir_okay=False))
+@click.argument("path")
 @actor_option
-@click.option("--role", default="applicant", show_default=True)
+@role_option(default="applicant")
 @click.option("--key", help="Idempotency key: a retry returns the first result.")
 @json_option
 @click.pass_obj
@@ -111,7 +129,7 @@ def register(state: Ctx, path: str, actor: str, role: str, key: str | None) -> N
         "create",
         actor=actor,
         role=role,
-        payload=_data(f"@{path}"),
+        payload=_data(f"@{path}", "PATH"),
         idempotency_key=key,
     )
 
@@ -119,7 +137,7 @@ def register(state: Ctx, path: str, actor: str, role: str, key: str | None) -> N
 @click.command()
 @click.argument("kind")
 @actor_option
-@click.option("--role", required=True)
+@role_option()
 @click.option("--data", help="The payload: JSON, or @file.")
 @click.option(
     "--id", "entity_id", help="An evaluator's id (their actor name); the engine numbers the other kinds."
@@ -140,7 +158,7 @@ def create(
 @click.argument("entity_id")
 @click.argument("trigger")
 @actor_option
-@click.option("--role", required=True)
+@role_option()
 @click.option("--data", help="The payload: JSON, or @file.")
 @click.option("--key", help="Idempotency key: a retry returns the first result.")
 @click.option("--expect-version", type=int, help="Refuse (exit 7) if the entity changed since this version.")
@@ -211,16 +229,58 @@ def history(state: Ctx, kind: str, entity_id: str) -> None:
         emit(state, event.report(), _event_text(event))
 
 
-def _lines(path: str) -> Iterator[tuple[int, str]]:
-    with Path(path).open(encoding="utf-8") as handle:
+#: A batch line's fields and their JSON types; ``kind``, ``trigger``, ``actor``, ``role`` are required.
+LINE_FIELDS: dict[str, type] = {
+    "kind": str,
+    "id": str,
+    "trigger": str,
+    "actor": str,
+    "role": str,
+    "data": dict,
+    "key": str,
+    "expect_version": int,
+}
+REQUIRED_FIELDS = ("kind", "trigger", "actor", "role")
+
+
+def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """The lines worth reading (not blank, not a ``#`` comment), as bytes: each is decoded on its own."""
+    with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
-            if line.strip() and not line.lstrip().startswith("#"):
+            if line.strip() and not line.lstrip().startswith(b"#"):
                 yield number, line
 
 
+def _line(raw: bytes) -> dict[str, Any]:
+    """One batch line, read and typed; anything wrong is :class:`InvalidInput` naming the field."""
+    from states import ROLES
+    from workflow.errors import InvalidInput
+
+    item = read_json(raw, "line")
+    if not isinstance(item, dict):
+        raise InvalidInput("line", "must be a JSON object")
+    for name, value in item.items():
+        wanted = LINE_FIELDS.get(name)
+        if wanted is None:
+            raise InvalidInput(name, f"unknown field (fields: {', '.join(LINE_FIELDS)})")
+        if value is not None and (not isinstance(value, wanted) or isinstance(value, bool)):
+            raise InvalidInput(name, f"must be {_JSON_NAMES[wanted]}")
+    missing = [name for name in REQUIRED_FIELDS if not item.get(name)]
+    if missing:
+        raise InvalidInput(missing[0], "required")
+    if item["role"] not in ROLES:
+        raise InvalidInput("role", f"unknown role {item['role']!r} (roles: {', '.join(sorted(ROLES))})")
+    return item
+
+
+_JSON_NAMES = {str: "a string", dict: "a JSON object", int: "an integer"}
+
+
 @click.command()
-@click.argument("path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--dry-run", is_flag=True, help="Check every line, write nothing.")
+@click.argument("path")
+@click.option(
+    "--dry-run", is_flag=True, help="Judge every line in order as the real run would; write nothing."
+)
 @json_option
 @click.pass_obj
 @guarded
@@ -228,58 +288,52 @@ def batch(state: Ctx, path: str, dry_run: bool) -> None:
     """Fire one transition per JSON line, each in its own transaction; go on past failures.
 
     Each line: {"kind", "id", "trigger", "actor", "role", "data", "key", "expect_version"}.
-    A result line per input line; exit 15 if any line failed. With keys, re-running
-    the same file changes nothing.
+    A result line per input line (with its line number); exit 15 if any line failed.
+    With keys, re-running the same file changes nothing. --dry-run runs the lines in order
+    inside one transaction rolled back at the end, so a line that depends on an earlier
+    one is judged as the real run would judge it.
     """
-    from workflow.errors import FiliereError, InvalidInput
+    from contextlib import nullcontext
 
     engine = engine_of(state)
-    lines = list(_lines(path))
+    lines = list(_lines(readable(path, "PATH")))
     failed = 0
     show_bar = sys.stderr.isatty() and not state.as_json
-    with click.progressbar(lines, label="batch", file=sys.stderr if show_bar else io.StringIO()) as bar:
-        for number, line in bar:
-            try:
-                item = json.loads(line)
-                if not isinstance(item, dict):
-                    raise InvalidInput("line", "must be a JSON object")
-                event = engine.fire(
-                    item.get("kind", ""),
-                    item.get("id"),
-                    item.get("trigger", ""),
-                    actor=item.get("actor", ""),
-                    role=item.get("role", ""),
-                    payload=item.get("data") or {},
-                    idempotency_key=item.get("key"),
-                    expected_version=item.get("expect_version"),
-                    dry_run=dry_run,
-                )
-                result = {"line": number, "ok": True, **event.report()}
-                human = f"line {number}: ok: {_event_text(event)}"
-            except json.JSONDecodeError as exc:
-                failed += 1
-                result = {
-                    "line": number,
-                    "ok": False,
-                    "error": "InvalidInput",
-                    "exit_code": 8,
-                    "message": f"not JSON: {exc}",
-                }
-                human = f"line {number}: invalid input: not JSON: {exc}"
-            except FiliereError as exc:
-                failed += 1
-                result = {
-                    "line": number,
-                    "ok": False,
-                    "error": type(exc).__name__,
-                    "exit_code": exc.exit_code,
-                    "message": str(exc),
-                }
-                human = f"line {number}: {type(exc).__name__}: {exc}"
+    with (
+        engine.rehearsal() if dry_run else nullcontext(engine.fire) as fire,
+        click.progressbar(lines, label="batch", file=sys.stderr if show_bar else io.StringIO()) as bar,
+    ):
+        for number, raw in bar:
+            result, human = _batch_line(fire, number, raw)
+            failed += not result["ok"]
             emit(state, result, human)
     if failed:
-        click.echo(f"{failed} of {len(lines)} lines failed", err=True)
+        click.echo(f"{failed} of {plural(len(lines), 'line')} failed", err=True)
         sys.exit(EXIT_CODES["batch had failures"])
+
+
+def _batch_line(fire: Any, number: int, raw: bytes) -> tuple[dict[str, Any], str]:
+    """Run one line; whatever goes wrong is that line's result, never the end of the batch."""
+    from workflow.cli.exits import error_document, message_of
+    from workflow.errors import FiliereError
+
+    try:
+        item = _line(raw)
+        event = fire(
+            item["kind"],
+            item.get("id"),
+            item["trigger"],
+            actor=item["actor"],
+            role=item["role"],
+            payload=item.get("data") or {},
+            idempotency_key=item.get("key"),
+            expected_version=item.get("expect_version"),
+        )
+    except Exception as exc:
+        code = exc.exit_code if isinstance(exc, FiliereError) else 1
+        document = error_document(exc, code)
+        return {"line": number, **document}, f"line {number}: {document['type']}: {message_of(exc)}"
+    return {"line": number, "ok": True, **event.report()}, f"line {number}: ok: {_event_text(event)}"
 
 
 COMMANDS = (load, register, create, fire, show, history, batch)

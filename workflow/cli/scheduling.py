@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from workflow.cli.common import EXIT_CODES, Ctx, engine_of, guarded, json_option
+from workflow.cli.common import EXIT_CODES, Ctx, engine_of, guarded, json_option, when
 
 
 @click.group("scheduler")
@@ -53,7 +53,7 @@ def scheduler_run(state: Ctx, reconcile_every: float, health_every: float) -> No
 @guarded
 def scheduler_plan(state: Ctx) -> None:
     """Show the jobs the database asks for now (what a running scheduler holds)."""
-    from handlers.timeutil import for_people, to_json
+    from handlers.timeutil import to_json
     from scheduler.plan import plan
 
     for job in sorted(plan(engine_of(state)), key=lambda j: j.run_at):
@@ -70,7 +70,7 @@ def scheduler_plan(state: Ctx) -> None:
                 )
             )
         else:
-            click.echo(f"{for_people(job.run_at)}  {job.trigger} {job.kind} {job.entity_id}")
+            click.echo(f"{when(job.run_at)}  {job.trigger} {job.kind} {job.entity_id}")
 
 
 COMMANDS = (scheduler_group,)

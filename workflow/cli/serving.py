@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from workflow.cli.common import Ctx, emit, engine_of, guarded, json_option
+from workflow.cli.common import Ctx, emit, engine_of, guarded, json_option, plural, role_option, when
 
 
 @click.command()
@@ -47,7 +47,7 @@ def apikey_group() -> None:
 
 @apikey_group.command("create")
 @click.option("--actor", required=True, help="Who the key acts as (e.g. capofila.alfa, sistema.bandi).")
-@click.option("--role", required=True, help="applicant, operator, evaluator, director, system or auditor.")
+@role_option()
 @click.option("--note", default="", help="What the key is for (shown in `apikey list`).")
 @json_option
 @click.pass_obj
@@ -82,7 +82,7 @@ def apikey_list(state: Ctx) -> None:
 
 
 def _key_line(key: Any) -> str:
-    status = f"REVOKED {key.revoked_at.isoformat()}" if key.revoked_at else "live"
+    status = f"REVOKED {when(key.revoked_at)}" if key.revoked_at else "live"
     return f"{key.id}  {key.actor} ({key.role})  {status}  {key.note}"
 
 
@@ -163,6 +163,7 @@ def _hook_line(hook: Any) -> str:
 
 @webhook_group.command("remove")
 @click.argument("hook_id")
+@json_option
 @click.pass_obj
 @guarded
 def webhook_remove(state: Ctx, hook_id: str) -> None:
@@ -171,11 +172,12 @@ def webhook_remove(state: Ctx, hook_id: str) -> None:
 
     engine = engine_of(state)
     remove(engine.db, hook_id, engine.clock.now())
-    click.echo(f"webhook {hook_id} removed")
+    emit(state, {"id": hook_id, "removed": True}, f"webhook {hook_id} removed")
 
 
 @webhook_group.command("deliver")
 @click.option("--once", is_flag=True, help="One round, then exit (for cron); default: run until stopped.")
+@json_option
 @click.pass_obj
 @guarded
 def webhook_deliver(state: Ctx, once: bool) -> None:
@@ -186,7 +188,7 @@ def webhook_deliver(state: Ctx, once: bool) -> None:
     deliverer = Deliverer(engine.db, clock=engine.clock)
     if once:
         delivered: Any = deliverer.run_once()
-        click.echo(f"{delivered} events delivered")
+        emit(state, {"delivered": delivered}, f"{plural(int(delivered), 'event')} delivered")
         return
     try:
         deliverer.run()

@@ -12,16 +12,21 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
-from workflow.errors import DatabaseUnavailable
+from workflow.errors import ConfigurationError, DatabaseUnavailable
 
 #: The environment variable that names the database.
 URL_VARIABLE = "FILIERE_DATABASE_URL"
 #: The database used when neither ``--db`` nor the variable says otherwise.
 DEFAULT_URL = "sqlite:///filiere.db"
 _BUSY_TIMEOUT_MS = 30_000
+#: The URL schemes Filiere runs on (``postgresql`` means ``postgresql+psycopg``).
+SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
+#: What pip installs for PostgreSQL: named in the error when the driver is missing.
+POSTGRES_EXTRA = "pip install 'filiere[postgres]'"
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def resolve_url(url: str | None = None) -> str:
@@ -43,19 +48,76 @@ def sqlite_url(path: str | Path) -> str:
     return f"sqlite:///{Path(path)}"
 
 
+def sqlite_path(url: str | None = None) -> Path | None:
+    """The file a SQLite URL names, or ``None`` for another database."""
+    resolved = resolve_url(url)
+    if not resolved.startswith("sqlite:"):
+        return None
+    try:
+        database = make_url(resolved).database
+    except ArgumentError as exc:
+        raise DatabaseUnavailable(f"not a database URL Filiere can open: {resolved!r}") from exc
+    return Path(database) if database and database != ":memory:" else None
+
+
+def check_url(url: str | None = None, *, must_exist: bool = False) -> str:
+    """Refuse, before anything is opened or created, a URL Filiere cannot use; return it resolved.
+
+    A mistyped ``--db`` must not silently become a new empty database (``must_exist``), and a
+    file that is not SQLite, a scheme we do not run on or a missing driver must be one line, not
+    a driver's traceback.
+
+    Raises:
+        ConfigurationError: an unsupported scheme.
+        DatabaseUnavailable: no such SQLite file (with ``must_exist``), a file that is not a SQLite
+            database, or PostgreSQL without its driver.
+    """
+    resolved = resolve_url(url)
+    scheme = resolved.split("://", 1)[0]
+    if scheme not in SCHEMES:
+        raise ConfigurationError(
+            "database URL", "scheme", f"unsupported scheme {scheme!r}: use sqlite:///FILE or postgresql://..."
+        )
+    path = sqlite_path(resolved)
+    if path is None:
+        if scheme == "sqlite":
+            raise DatabaseUnavailable("in-memory SQLite is not supported: use a file")
+        _check_driver()
+        return resolved
+    if path.is_dir():
+        raise DatabaseUnavailable(f"{path} is a folder, not a SQLite database")
+    if not path.exists():
+        if must_exist:
+            raise DatabaseUnavailable(f"no database at {path}: create it with `filiere init`")
+        return resolved
+    try:
+        with path.open("rb") as handle:
+            start = handle.read(len(_SQLITE_MAGIC))
+    except OSError as exc:
+        raise DatabaseUnavailable(f"cannot read {path}: {exc.strerror}") from exc
+    if start and start != _SQLITE_MAGIC:  # an empty file is a SQLite database yet to be written
+        raise DatabaseUnavailable(f"{path} is not a SQLite database")
+    return resolved
+
+
+def _check_driver() -> None:
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as exc:
+        raise DatabaseUnavailable(f"the PostgreSQL driver is not installed: {POSTGRES_EXTRA}") from exc
+
+
 def make_engine(url: str | None = None, **options: Any) -> Engine:
     """Create a SQLAlchemy engine with the settings Filiere relies on."""
-    resolved = resolve_url(url)
+    resolved = check_url(url)
     if resolved.startswith("sqlite"):
-        if resolved in ("sqlite://", "sqlite:///:memory:"):
-            raise DatabaseUnavailable("in-memory SQLite is not supported: use a file")
         engine = create_engine(resolved, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000}, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _begin_immediate)
         return engine
     try:
         return create_engine(resolved, pool_pre_ping=True, **options)
-    except (ArgumentError, NoSuchModuleError) as exc:
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
         raise DatabaseUnavailable(f"not a database URL Filiere can open: {resolved!r}") from exc
 
 

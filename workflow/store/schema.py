@@ -13,7 +13,6 @@ import logging
 from collections.abc import Iterable
 from contextlib import suppress
 from datetime import datetime
-from pathlib import Path
 
 from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
@@ -101,17 +100,12 @@ def open_existing(url: str | None) -> Engine:
     opens, an audit must never create an empty database where the operator
     mistyped a path and then report "0 events, chain ok".
     """
-    from sqlalchemy.engine import make_url
-
     from workflow.errors import DatabaseUnavailable
-    from workflow.store.db import make_engine, resolve_url
+    from workflow.store.db import check_url, make_engine
 
-    resolved = resolve_url(url)
-    if resolved.startswith("sqlite"):
-        path = make_url(resolved).database
-        if not path or not Path(path).is_file():
-            raise DatabaseUnavailable(f"no database file at {path!r}")
+    resolved = check_url(url, must_exist=True)
     db = make_engine(resolved)
     if current_revision(db) is None:
+        db.dispose()
         raise DatabaseUnavailable(f"{resolved} holds no Filiere schema (run `filiere init`)")
     return db

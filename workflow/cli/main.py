@@ -20,6 +20,7 @@ from workflow.cli.common import Ctx
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="filiere", prog_name="filiere", message="%(prog)s %(version)s")
 @click.option("--db", envvar="FILIERE_DATABASE_URL", help="Database URL (default: sqlite:///filiere.db).")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.option("--log-json/--log-console", default=None, help="Log format (default: console on a terminal).")

@@ -29,15 +29,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-import structlog
 from sqlalchemy import Engine, insert, select, text, update
 
 from workflow.clock import Clock, SystemClock
 from workflow.errors import InvalidInput, NotFound
+from workflow.logconfig import get_logger
 from workflow.store.db import reading
 from workflow.store.tables import EVENT, WEBHOOK
 
-log = structlog.get_logger("filiere.webhooks")
+log = get_logger("filiere.webhooks")
 MAX_BACKOFF = timedelta(minutes=5)
 
 

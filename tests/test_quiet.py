@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 #: Fires transitions, a refusal, a scheduler run and a replay, as an embedding program would.
 SCRIPT = """
 import sys
@@ -53,3 +55,34 @@ def test_a_host_that_configures_logging_gets_the_lines(tmp_path: Path) -> None:
     assert lines[0].startswith("filiere.transition transition kind='call' id='MI-FILIERE-2022'")
     assert any(line.startswith("filiere.scheduler job refused by the engine") for line in lines)
     assert any("trigger='close'" in line for line in lines)
+
+
+def test_serve_says_where_it_listens_and_logs_each_request(tmp_path: Path) -> None:
+    """``filiere serve`` prints its address once bound (port 0 too), then logs one INFO line a request."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    filiere = Path(sys.executable).parent / "filiere"
+    url = f"sqlite:///{tmp_path / 'filiere.db'}"
+    subprocess.run([filiere, "--db", url, "init"], check=True, capture_output=True)
+    server = subprocess.Popen(
+        [filiere, "--db", url, "--log-json", "serve", "--port", "0", "--no-webhooks"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        first = server.stdout.readline()
+        assert first.startswith("listening on http://127.0.0.1:")
+        address = first.split()[2]
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            urllib.request.urlopen(f"{address}/v1/events", timeout=30)
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=30)
+    requests = [json.loads(line) for line in err.splitlines() if '"request"' in line]
+    assert [(r["level"], r["method"], r["path"], r["status"]) for r in requests] == [
+        ("info", "GET", "/v1/events", 401)
+    ]

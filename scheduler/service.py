@@ -15,7 +15,6 @@ original instant as its effective time (catch-up).
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,9 +25,9 @@ from apscheduler.jobstores.base import JobLookupError
 from scheduler.background import QuiescentScheduler
 from scheduler.leader import leader_for
 from scheduler.plan import Job, plan
-from workflow import Engine, Event, FiliereError, GuardRefused, TransitionNotAllowed
+from workflow import Engine, Event, FiliereError, GuardRefused, TransitionNotAllowed, get_logger
 
-log = structlog.get_logger("filiere.scheduler")
+log = get_logger("filiere.scheduler")
 ROME = ZoneInfo("Europe/Rome")
 #: Events after which the plan may have changed.
 PLANNING_TRIGGERS = frozenset(
@@ -131,7 +130,7 @@ class SchedulerService:
 
     def fire(self, job: Job) -> Event | None:
         """Run one job: fire its trigger through the engine, idempotently."""
-        late = (datetime.now(UTC) - job.run_at).total_seconds()
+        late = (self.engine.clock.now() - job.run_at).total_seconds()  # a simulation's clock too
         structlog.contextvars.bind_contextvars(job=job.id)
         try:
             event = self.engine.fire(

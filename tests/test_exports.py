@@ -16,6 +16,8 @@ def test_workflow_exports() -> None:
         [
             "AlreadyExists",
             "AlreadyRunning",
+            "AsOf",
+            "Budget",
             "ChainReport",
             "Clock",
             "ConfigurationError",
@@ -33,13 +35,18 @@ def test_workflow_exports() -> None:
             "InvalidInput",
             "ListVersion",
             "NotFound",
+            "Problem",
+            "ReplayReport",
             "SimulatedClock",
             "Snapshot",
             "SystemClock",
             "TransitionNotAllowed",
             "VersionConflict",
             "example_call_path",
+            "example_measure_path",
+            "get_logger",
             "read_call_file",
+            "read_measure_file",
             "verify_chain",
         ]
     )
@@ -66,3 +73,10 @@ def test_importing_workflow_is_light() -> None:
     code = "import sys, workflow, workflow.cli.main; print('sqlalchemy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_scheduler_exports() -> None:
+    """``scheduler`` exports the service, its plan and the simulation's ``run_until``."""
+    import scheduler
+
+    assert sorted(scheduler.__all__) == ["Job", "SchedulerService", "plan", "run_until"]

@@ -74,6 +74,7 @@ LAYERS = {
         "workflow.step",
         "workflow.machine",
         "workflow.config",
+        "workflow.results",
         "workflow.logconfig",
         "workflow.diagrams",
     },

@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
 
 from sqlalchemy import Connection, select
 from sqlalchemy import Engine as SAEngine
@@ -35,6 +36,7 @@ from workflow.clock import Clock, SystemClock
 from workflow.errors import (
     AlreadyExists,
     DatabaseError,
+    DatabaseUnavailable,
     InvalidInput,
     NotFound,
 )
@@ -44,6 +46,9 @@ from workflow.store import eventlog
 from workflow.store.db import make_engine, reading, unavailable
 from workflow.store.schema import ensure_schema
 from workflow.store.tables import ENTITY, EVENT
+
+if TYPE_CHECKING:
+    from workflow.results import AsOf, Budget, ReplayReport
 
 Event = eventlog.StoredEvent
 
@@ -64,12 +69,16 @@ class Engine:
             default ``FILIERE_DATABASE_URL`` or ``./filiere.db``.
         clock: where time comes from; :class:`~workflow.clock.SystemClock` by default.
         db: an existing SQLAlchemy engine, instead of ``url``.
+
+    Use it as a context manager, or call :meth:`close`, to give its connections back; a
+    closed engine refuses every further call with ``DatabaseUnavailable``.
     """
 
     def __init__(
         self, url: str | None = None, *, clock: Clock | None = None, db: SAEngine | None = None
     ) -> None:
-        self.db = db if db is not None else make_engine(url)
+        self._db: SAEngine | None = db if db is not None else make_engine(url)
+        self._owns_db = db is None
         self.clock: Clock = clock or SystemClock()
         self.machines: dict[str, Bound] = load(DEFINITIONS, MODULES)
         self._listeners: list[Callable[[Event], None]] = []
@@ -77,6 +86,47 @@ class Engine:
             ensure_schema(self.db, [b.definition for b in self.machines.values()], self.clock.now())
         except OperationalError as exc:
             raise unavailable(exc) from exc
+
+    # --- life cycle -----------------------------------------------------------
+
+    @property
+    def db(self) -> SAEngine:
+        """The SQLAlchemy engine underneath.
+
+        Raises:
+            DatabaseUnavailable: the engine was closed.
+        """
+        if self._db is None:
+            raise DatabaseUnavailable("this Engine was closed; open a new one")
+        return self._db
+
+    @db.setter
+    def db(self, value: SAEngine) -> None:
+        self._db = value
+
+    def close(self) -> None:
+        """Give every pooled connection back (idempotent); the engine refuses any use afterwards.
+
+        A SQLAlchemy engine passed in as ``db`` belongs to the caller: it is left open.
+        """
+        if self._db is not None and self._owns_db:
+            self._db.dispose()
+        self._db = None
+        self._listeners.clear()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._db is None
+
+    def __enter__(self) -> Self:
+        self.db  # noqa: B018 - refuses a closed engine at the door
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
 
     # --- writing --------------------------------------------------------------
 
@@ -261,11 +311,30 @@ class Engine:
         with reading(self.db) as connection:
             return list(eventlog.TxReader(connection).find(kind, parent_id=parent_id, state=state))
 
-    def as_of(self, moment: datetime) -> Any:
-        """Every entity and list as they were at ``moment``, rebuilt from the log (a ``ReplayResult``)."""
-        from workflow.audit.compare import as_of
+    def budget(self, measure_id: str) -> Budget:
+        """A measure's budget, what is reserved of it and what is left, now.
 
-        return as_of(self.db, moment)
+        Raises:
+            NotFound: no such measure.
+        """
+        from workflow.results import Budget
+
+        return Budget.of(self.get("measure", measure_id))
+
+    def as_of(self, moment: datetime) -> AsOf:
+        """Every entity, list version and measure budget as they were at ``moment``, rebuilt from the log."""
+        from workflow.results import as_of_report
+
+        return as_of_report(self.db, moment)
+
+    def replay(self, *, until_seq: int | None = None, as_of: datetime | None = None) -> ReplayReport:
+        """Rebuild everything from the log and judge each event; a whole replay also checks the tables.
+
+        Reads only: ``report.ok`` is the auditor's verdict (``filiere audit replay``).
+        """
+        from workflow.results import replay_report
+
+        return replay_report(self.db, until_seq=until_seq, as_of=as_of)
 
     def definition(self, kind: str) -> MachineDefinition:
         """The machine definition of ``kind``."""

@@ -282,23 +282,23 @@ class TestAsOf:
         """The API answers what a proposal, the call, the list and a measure were at a moment."""
         before = demo.as_of(rome(2022, 10, 14, 11, 59))
         after = demo.as_of(rome(2022, 10, 14, 12, 0))
-        assert before.entities[("proposal", "P-000001")].state == "evaluated"
-        assert after.entities[("proposal", "P-000001")].state == "listed"
+        assert before.entity("proposal", "P-000001").state == "evaluated"
+        assert after.entity("proposal", "P-000001").state == "listed"
         assert "MI-FILIERE-2022" not in before.lists
-        assert after.lists["MI-FILIERE-2022"][0]["entries"] == ["P-000001", "P-000002"]
-        assert after.entities[("call", "MI-FILIERE-2022")].state == "open"
+        assert after.lists["MI-FILIERE-2022"][0].proposal_ids == ("P-000001", "P-000002")
+        assert after.entity("call", "MI-FILIERE-2022").state == "open"
         assert ("measure", "FILIERE-2022") not in after.entities
         end = demo.as_of(rome(2028, 1, 1))
-        assert end.entities[("call", "MI-FILIERE-2022")].state == "closed"
-        assert end.entities[("measure", "FILIERE-2024")].state == "closed"
+        assert end.entity("call", "MI-FILIERE-2022").state == "closed"
+        assert end.entity("measure", "FILIERE-2024").state == "closed"
+        assert end.budget("FILIERE-2024") == demo.budget("FILIERE-2024")
 
     def test_as_of_agrees_with_the_list_query(self, demo: Engine) -> None:
         """Two roads to the list at a moment (replay and the list tables) give the same entries."""
         for moment in (rome(2022, 12, 1), rome(2023, 11, 1)):
-            rebuilt = demo.as_of(moment).lists["MI-FILIERE-2022"][-1]["entries"]
-            listed = demo.list_as_of("MI-FILIERE-2022", moment)
-            assert listed is not None
-            assert rebuilt == list(listed.proposal_ids)
+            rebuilt = demo.as_of(moment).list_of("MI-FILIERE-2022")
+            assert rebuilt is not None
+            assert rebuilt == demo.list_as_of("MI-FILIERE-2022", moment)
 
 
 class TestBothBackends:

@@ -31,6 +31,7 @@ GLOBAL_VALUED = frozenset({"--db", "--now"})
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="filiere", prog_name="filiere", message="%(prog)s %(version)s")
 @click.option("--db", envvar="FILIERE_DATABASE_URL", help="Database URL (default: sqlite:///filiere.db).")
 @click.option(
     "--json", "as_json", is_flag=True, help="Machine-readable output and errors (also after COMMAND)."

@@ -23,7 +23,7 @@ from workflow.cli.common import Ctx, emit, engine_of, guarded, json_option, plur
 @click.pass_obj
 @guarded
 def serve(state: Ctx, host: str, port: int, webhooks: bool) -> None:
-    """Run the HTTP API (and the webhook deliverer) on this database."""
+    """Run the HTTP API (and the webhook deliverer) on this database; logs one line per request."""
     import uvicorn
 
     from workflow.http.api import create_app
@@ -33,11 +33,46 @@ def serve(state: Ctx, host: str, port: int, webhooks: bool) -> None:
     deliverer = Deliverer(engine.db, clock=engine.clock) if webhooks else None
     if deliverer is not None:
         threading.Thread(target=deliverer.run, name="filiere-webhooks", daemon=True).start()
+    app = create_app(engine)
+    app.middleware("http")(_log_request)
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, saying where it listens once the socket is bound (``--port 0`` too)."""
+
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            if not self.should_exit:
+                bound_host, bound_port = self.servers[0].sockets[0].getsockname()[:2]
+                url = f"http://{bound_host}:{bound_port}"
+                emit(
+                    state, {"listening": url, "docs": f"{url}/docs"}, f"listening on {url} (docs: {url}/docs)"
+                )
+
+    # uvicorn's own lines are kept to warnings: ours say the same, once, in the configured format.
+    server = Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     try:
-        uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+        server.run()
     finally:
         if deliverer is not None:
             deliverer.stop()
+
+
+async def _log_request(request: Any, call_next: Any) -> Any:
+    """One INFO line per request: method, path, status and time (never a header: keys are secrets)."""
+    import time
+
+    from workflow.logconfig import get_logger
+
+    started = time.perf_counter()
+    response = await call_next(request)
+    get_logger("filiere.http").info(
+        "request",
+        method=request.method,
+        path=request.url.path,
+        status=response.status_code,
+        ms=round((time.perf_counter() - started) * 1000, 3),
+    )
+    return response
 
 
 @click.group("apikey")

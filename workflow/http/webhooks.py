@@ -38,16 +38,16 @@ from urllib.parse import unquote
 import httpx
 import orjson
 import standardwebhooks
-import structlog
 from sqlalchemy import Engine, insert, select, text, update
 
 from workflow.clock import Clock, SystemClock
 from workflow.errors import InvalidInput, NotFound
 from workflow.http.destinations import Policy, Refused, split_url
+from workflow.logconfig import get_logger
 from workflow.store.db import reading
 from workflow.store.tables import EVENT, WEBHOOK
 
-log = structlog.get_logger("filiere.webhooks")
+log = get_logger("filiere.webhooks")
 MAX_BACKOFF = timedelta(minutes=5)
 SECRET_PREFIX = "whsec_"
 

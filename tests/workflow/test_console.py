@@ -287,3 +287,32 @@ def test_every_label_of_the_templates_is_translated_to_italian() -> None:
         used |= set(re.findall(r"_\('([^']+)'\)", template.read_text(encoding="utf-8")))
     italian = translations("it").messages
     assert sorted(label for label in used if label not in italian) == []
+
+
+@pytest.mark.slow
+def test_the_demo_database_opens_in_the_console_with_the_key_the_demo_prints(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from workflow.engine import Engine
+
+    db = tmp_path / "demo.db"
+    filiere = str(Path(sys.executable).parent / "filiere")
+    out = subprocess.run(
+        [filiere, "demo", "--db-file", str(db), "--quiet"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout
+    secret = re.search(r"operator key (fk_\S+)", out).group(1)  # type: ignore[union-attr]
+    engine = Engine(f"sqlite:///{db}")
+    try:
+        with TestClient(create_app(engine), follow_redirects=False) as client:
+            token = CSRF.search(client.get("/console/login").text).group(1)  # type: ignore[union-attr]
+            assert client.post("/console/login", data={"csrf": token, "key": secret}).status_code == 303
+            assert "MI-FILIERE-2022" in client.get("/console/calls").text
+            assert "Graduatoria" in client.get("/console/measures/FILIERE-2022").text
+            assert "Ordine di arrivo" in client.get("/console/measures/FILIERE-2024").text
+    finally:
+        engine.db.dispose()

@@ -161,7 +161,12 @@ def detail(
         entity=current,
         kind=kind,
         history=page.engine.history(kind, entity_id),
-        diagram=svg.diagram(definition, current.state, label=f"{kind} {entity_id}: {current.state}"),
+        diagram=svg.diagram(
+            definition,
+            current.state,
+            label=f"{kind} {entity_id}: {current.state}",
+            name=page.context()["_"],
+        ),
         actions=_actions(page, kind, current.state),
         partnership=partnership,
         as_of=as_of_text,

@@ -7,6 +7,7 @@ administrations).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from html import escape
 
@@ -31,8 +32,10 @@ def _depths(definition: MachineDefinition) -> dict[str, int]:
     return {s: depth.get(s, last) for s in definition.states}
 
 
-def diagram(definition: MachineDefinition, current: str | None, *, label: str) -> str:
-    """The machine's states in columns by distance from the start, arrows between them."""
+def diagram(
+    definition: MachineDefinition, current: str | None, *, label: str, name: Callable[[str], str] = str
+) -> str:
+    """The machine's states in columns by distance from the start, arrows between them (``name`` translates)."""
     depths = _depths(definition)
     columns: dict[int, list[str]] = {}
     for state in definition.states:
@@ -69,7 +72,7 @@ def diagram(definition: MachineDefinition, current: str | None, *, label: str) -
         parts.append(
             f'<g><rect x="{x}" y="{y}" width="{_W}" height="{_H}" rx="6" fill="{fill}" stroke="#0066cc" '
             f'stroke-width="{3 if here else 1.5}"/><text x="{x + _W / 2}" y="{y + _H / 2 + 5}" '
-            f'text-anchor="middle" font-size="13" fill="{ink}">{escape(state)}</text></g>'
+            f'text-anchor="middle" font-size="13" fill="{ink}">{escape(name(state))}</text></g>'
         )
     parts.append("</svg>")
     return "".join(parts)

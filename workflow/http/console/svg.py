@@ -35,7 +35,7 @@ def _depths(definition: MachineDefinition) -> dict[str, int]:
 def diagram(
     definition: MachineDefinition, current: str | None, *, label: str, name: Callable[[str], str] = str
 ) -> str:
-    """The machine's states in columns by distance from the start, arrows between them (``name`` translates)."""
+    """The states in columns by distance from the start, arrows between them (``name`` translates)."""
     depths = _depths(definition)
     columns: dict[int, list[str]] = {}
     for state in definition.states:

@@ -225,7 +225,7 @@ def test_the_map_in_concepts_matches_the_tree() -> None:
             or (path.name == "__init__.py" and len(relative.parts) > 1)
         ):
             continue
-        package = f"`workflow/{relative.parts[0]}/`" if len(relative.parts) > 1 else None
+        package = f"`workflow/{'/'.join(relative.parts[:-1])}/`" if len(relative.parts) > 1 else None
         holders = [row for first, row in rows.items() if package is None or first == package]
         if not any(f"`{path.name}`" in row or f"/{path.name}`" in row for row in holders):
             missing.append(str(relative))

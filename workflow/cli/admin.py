@@ -95,6 +95,7 @@ def demo(path: str, verbose: bool) -> None:
 
     configure(level=logging.INFO if verbose else logging.WARNING)
     ok = run_demo(path, echo=click.echo)
+    _console_key(path)
     sys.exit(0 if ok else EXIT_CODES["audit chain broken"])
 
 
@@ -115,6 +116,24 @@ def exit_codes(state: Ctx) -> None:
         click.echo(json.dumps(rows, ensure_ascii=False))
         return
     click.echo(markdown_table(), nl=False)
+
+
+def _console_key(path: str) -> None:
+    """An operator's key for the demo database, and how to open it in the console."""
+    from workflow.engine import Engine
+    from workflow.http import keys
+
+    engine = Engine(f"sqlite:///{path}")
+    try:
+        _key, secret = keys.create(
+            engine.db, actor="op.rossi", role="operator", now=engine.clock.now(), note="demo console"
+        )
+    finally:
+        engine.db.dispose()
+    click.echo(
+        f"\nSee it in the console: filiere --db sqlite:///{path} serve, then open "
+        f"http://127.0.0.1:8000/console and sign in with the operator key {secret}"
+    )
 
 
 COMMANDS = (init, diagram, demo, exit_codes)

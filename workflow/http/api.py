@@ -92,6 +92,9 @@ def create_app(engine: Engine) -> FastAPI:
         return JSONResponse(body.model_dump(), status_code=422)
 
     _routes(app)
+    from workflow.http.console import mount_console  # the pages for people, on the same engine
+
+    mount_console(app)
     return app
 
 

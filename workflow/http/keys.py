@@ -108,6 +108,13 @@ def revoke(db: Engine, key_id: str, now: datetime) -> ApiKey:
     return _from_row(row)
 
 
+def find(db: Engine, key_id: str) -> ApiKey | None:
+    """One key by its id (revoked ones too), or None."""
+    with reading(db) as connection:
+        row = connection.execute(select(API_KEY).where(API_KEY.c.id == key_id)).first()
+    return None if row is None else _from_row(row)
+
+
 def all_keys(db: Engine) -> list[ApiKey]:
     """Every key, revoked ones included, oldest first."""
     with reading(db) as connection:

@@ -34,6 +34,7 @@ EXIT_CODES = {
     "another scheduler is running": 13,
     "scheduler lost the lead": 14,
     "batch had failures": 15,
+    "audit definitions unknown": 16,
 }
 
 

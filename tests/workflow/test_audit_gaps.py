@@ -299,3 +299,133 @@ def _proposal_version() -> str:
     from states import DEFINITIONS
 
     return DEFINITIONS["proposal"].version
+
+
+# --- 4. a kept head: truncated, rewritten, or wrong -----------------------------------------------
+
+
+class TestKeptHead:
+    def test_truncation_rewrite_and_a_wrong_head_are_told_apart(self, contract_world: World) -> None:
+        """With SEQ:HASH: a log cut before the head, a log rewritten up to it, a head kept wrong."""
+        world = keyed(contract_world)
+        kept = verify(world)
+        head = f"{kept.head_seq}:{kept.head_hash}"
+        assert verify(world, head).ok
+        # a rewrite: an early event altered and the chain re-hashed from there (verify alone passes)
+        sql(world, "UPDATE event SET actor = 'someone.else' WHERE seq = 3")
+        rechain(world, start=3)
+        assert verify(world).ok
+        report = verify(world, head)
+        assert (report.ok, report.first_bad_seq) == (False, kept.head_seq)
+        assert f"event {kept.head_seq} has another hash" in str(report.problem)
+        assert "rewritten or forked" in str(report.problem)
+        assert "tail cut" not in str(report.problem)
+        # a truncation: the tail removed and chain_head moved back
+        sql(
+            world,
+            f"DELETE FROM event WHERE seq > {kept.head_seq - 2}",
+            f"UPDATE chain_head SET seq = {kept.head_seq - 2},"
+            f" hash = (SELECT hash FROM event WHERE seq = {kept.head_seq - 2})",
+        )
+        report = verify(world, head)
+        assert (report.ok, report.first_bad_seq) == (False, kept.head_seq - 1)
+        assert "truncated" in str(report.problem)
+
+    def test_a_head_kept_with_the_wrong_number(self, contract_world: World) -> None:
+        """The right hash with another number is a wrong head, not a damaged log."""
+        world = keyed(contract_world)
+        kept = verify(world)
+        report = verify(world, f"{kept.head_seq - 1}:{kept.head_hash}")
+        assert (report.ok, report.first_bad_seq) == (False, kept.head_seq - 1)
+        assert "wrong head" in str(report.problem)
+
+    def test_a_hash_alone_does_not_claim_a_cut_tail(self, world: World) -> None:
+        """Without its number a missing head is only "not in this log", and says how to tell more."""
+        keyed(world)
+        report = verify(world, "ab" * 32)
+        assert "is not in this log" in str(report.problem)
+        assert "SEQ:HASH" in str(report.problem)
+
+    def test_the_cli_takes_seq_hash_and_refuses_a_malformed_head(self, world: World, tmp_path: Path) -> None:
+        """``--head 12:HASH`` on the database and on an export; a malformed head is invalid input."""
+        keyed(world)
+        kept = verify(world)
+        out = tmp_path / "log.jsonl"
+        export_events(world.engine.db, out)
+        for before, after in ((("--db", world.path), ()), ((), ("--file", str(out)))):
+            ok = run(*before, "audit", "verify", *after, "--head", f"{kept.head_seq}:{kept.head_hash}")
+            assert ok.returncode == 0, ok.stdout + ok.stderr
+            ahead = run(*before, "audit", "verify", *after, "--head", f"{kept.head_seq + 5}:{'cd' * 32}")
+            assert ahead.returncode == BROKEN
+            assert "truncated" in ahead.stdout
+        for bad in ("xyz", "12:" + "g" * 64, "0:" + "a" * 64):
+            refused = run("--db", world.path, "audit", "verify", "--head", bad)
+            assert refused.returncode == INVALID, refused.stderr
+            assert "--head" in refused.stderr
+
+    def test_parse_head(self) -> None:
+        assert parse_head("A" * 64) == (None, "a" * 64)
+        assert parse_head(f" 83:{'b' * 64} ") == (83, "b" * 64)
+
+
+# --- 5. events out of sequence ------------------------------------------------------------------
+
+
+class TestReordered:
+    def test_two_swapped_events_in_the_database(self, contract_world: World) -> None:
+        """Swapping two events' places is reported as events out of sequence, at the first of them."""
+        world = keyed(contract_world)
+        sql(
+            world,
+            "UPDATE event SET seq = -1 WHERE seq = 5",
+            "UPDATE event SET seq = 5 WHERE seq = 6",
+            "UPDATE event SET seq = 6 WHERE seq = -1",
+        )
+        report = verify(world)
+        assert (report.ok, report.first_bad_seq) == (False, 5)
+        assert "events out of sequence: the event that follows 4 is stored as event 6" in str(report.problem)
+
+    def test_a_deleted_event_is_still_a_deletion(self, contract_world: World) -> None:
+        """A gap whose missing event is nowhere is a deletion, not a reordering."""
+        world = keyed(contract_world)
+        sql(world, "DELETE FROM event WHERE seq = 5")
+        report = verify(world)
+        assert (report.first_bad_seq, "deleted" in str(report.problem)) == (5, True)
+        assert "out of sequence" not in str(report.problem)
+
+    def test_swapped_and_moved_lines_of_an_export(self, tmp_path: Path) -> None:
+        """Lines swapped, or one moved to the end: out of sequence, naming the line; in slices too."""
+        lines = GOLDEN.read_bytes().splitlines()
+        swapped = [*lines[:4], lines[5], lines[4], *lines[6:]]
+        moved = [*lines[:4], *lines[5:], lines[4]]
+        deleted = [*lines[:4], *lines[5:]]
+        for order, problem in (
+            (swapped, "events out of sequence: the event that follows 4 is on line 6 (reordered)"),
+            (moved, f"events out of sequence: the event that follows 4 is on line {len(lines)} (reordered)"),
+            (deleted, "sequence jumps from 4 to 6 (deleted)"),
+        ):
+            path = tmp_path / "log.jsonl"
+            path.write_bytes(b"\n".join(order) + b"\n")
+            report = verify_file(path)
+            assert (report.ok, report.first_bad_seq) == (False, 5)
+            assert str(report.problem) == f"event 5: {problem}"
+            assert verify_file(path, workers=3) == report
+
+
+def test_a_follower_of_the_api_can_prove_a_keyed_event(world: World) -> None:
+    """Over HTTP an event carries its request hash only when it has one, so its hash recomputes."""
+    from fastapi.testclient import TestClient
+
+    from workflow.http import keys
+    from workflow.http.api import create_app
+
+    keyed(world)
+    secret = keys.create(world.engine.db, actor="corte.conti", role="auditor", now=world.clock.now())[1]
+    with TestClient(create_app(world.engine)) as client:
+        page = client.get("/v1/events", params={"after": 0}, headers={"Authorization": f"Bearer {secret}"})
+    assert page.status_code == 200, page.text
+    events = page.json()["events"]
+    assert [e["seq"] for e in events if "request_hash" in e] == keyed_seqs(world)
+    for event in events:
+        document = {k: v for k, v in event.items() if k not in ("replayed", "dry_run")}
+        assert chain_hash(document["prev_hash"], event_bytes(document)) == document["hash"]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from sqlalchemy import select, text
 
 from tests.factories import World
@@ -22,6 +23,7 @@ from workflow.audit.export import export_events, read_events, read_manifest, ver
 from workflow.audit.replay import canonical_events, replay, stored_definitions
 from workflow.audit.verify import ChainReport, canonical_row, parse_head, verify_chain
 from workflow.canonical import GENESIS, chain_hash, event_bytes
+from workflow.errors import InvalidInput
 from workflow.store.tables import EVENT
 
 HISTORIES = Path(__file__).parent.parent / "fixtures" / "histories"
@@ -366,6 +368,10 @@ class TestKeptHead:
     def test_parse_head(self) -> None:
         assert parse_head("A" * 64) == (None, "a" * 64)
         assert parse_head(f" 83:{'b' * 64} ") == (83, "b" * 64)
+        assert parse_head(f"83 {'c' * 64}") == (83, "c" * 64)  # as ``audit export`` prints it
+        for bad in ("", "1:2:" + "a" * 64, "x:" + "a" * 64, "a" * 63):
+            with pytest.raises(InvalidInput):
+                parse_head(bad)
 
 
 # --- 5. events out of sequence ------------------------------------------------------------------

@@ -226,14 +226,17 @@ class ChainChecker:
 
 
 def parse_head(text: str) -> tuple[int | None, str]:
-    """A kept head as the auditor gives it: ``HASH`` or ``SEQ:HASH`` (64 hex digits).
+    """A kept head as the auditor gives it: ``HASH``, ``SEQ:HASH`` or ``SEQ HASH`` (64 hex digits).
+
+    ``SEQ HASH`` is how ``audit export`` prints the head, so it may be pasted as it stands.
 
     Raises:
         InvalidInput: anything else (a typo is not a cut tail).
     """
     from workflow.errors import InvalidInput
 
-    seq, _, digest = text.strip().rpartition(":")
+    parts = text.replace(":", " ").split()
+    seq, digest = (parts[0], parts[1]) if len(parts) == 2 else ("", " ".join(parts))
     digest = digest.lower()
     if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
         raise InvalidInput(

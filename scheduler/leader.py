@@ -4,8 +4,9 @@ PostgreSQL: a session-level advisory lock taken on a dedicated connection,
 kept open for the life of the process and never returned to a pool (a pool's
 reset or recycle would silently drop it; LIBRARIES.md 2.6). Standbys poll for
 the lock and take over when the leader's connection dies. SQLite: an
-exclusive ``flock`` on a file beside the database; a second scheduler on the
-same file refuses to start. Either way the jobs are idempotent, so leadership
+exclusive ``flock`` on a file beside the database's real file (symlinks and
+relative spellings resolved, so every path to one database names one lock); a
+second scheduler on the same database refuses to start. Either way the jobs are idempotent, so leadership
 is an optimisation, not the guarantee.
 """
 
@@ -37,10 +38,15 @@ class Leader(Protocol):
 
 
 class FileLeader:
-    """SQLite: an exclusive lock on ``<database>.scheduler.lock``."""
+    """SQLite: an exclusive lock on ``<database>.scheduler.lock``, beside the database's real file.
+
+    The lock is keyed on the resolved path: ``x.db``, ``./x.db``, its absolute
+    path and a symlink to it are one database, so they must be one lock (two
+    schedulers on one file would each believe it leads).
+    """
 
     def __init__(self, database: str) -> None:
-        self.path = Path(f"{database}.scheduler.lock")
+        self.path = Path(f"{lock_key(database)}.scheduler.lock")
         self._file: IO[str] | None = None
 
     def acquire(self, *, wait: bool = False) -> bool:
@@ -70,6 +76,13 @@ class FileLeader:
             fcntl.flock(self._file, fcntl.LOCK_UN)
             self._file.close()
             self._file = None
+
+
+def lock_key(database: str) -> str:
+    """The real file behind a SQLite database path: symlinks followed, made absolute."""
+    if database in ("", ":memory:"):
+        return database
+    return os.path.realpath(database)
 
 
 class AdvisoryLeader:

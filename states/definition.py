@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 #: Every role known to the engine. ``auditor`` is read-only: no trigger lists it.
@@ -92,8 +93,17 @@ class MachineDefinition:
     @property
     def version(self) -> str:
         """A short content hash: events record it so replay can find these rules."""
-        canonical = json.dumps(self.content(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        return content_version(self.content())
+
+
+def content_version(content: Mapping[str, object]) -> str:
+    """The version of a definition's content (see :meth:`MachineDefinition.content`).
+
+    A function of the content alone, so that an auditor can check that the
+    rules an export carries are the ones its events name.
+    """
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def arrow(

@@ -79,9 +79,25 @@ def timestamp(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds")[:26] + "Z"
 
 
+def hashed_members(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The members an event's hash covers: the one place that says which.
+
+    Format 1 covered :data:`HASHED_FIELDS`. Format 2 also covers
+    ``request_hash``, the digest of an idempotent request, when the event has
+    one: altering it would make a retry be refused, or a different request
+    pass as a retry. The format is told by the hashed bytes themselves (the
+    member is there or not); an event without a request hash is the same in
+    both formats, so every log written before stays valid.
+    """
+    members = {name: fields[name] for name in HASHED_FIELDS}
+    if fields.get("request_hash") is not None:
+        members["request_hash"] = fields["request_hash"]
+    return members
+
+
 def event_bytes(fields: Mapping[str, Any]) -> bytes:
     """Canonical bytes of an event given its hashed fields (payload as parsed JSON)."""
-    return orjson.dumps({name: fields[name] for name in HASHED_FIELDS}, option=orjson.OPT_SORT_KEYS)
+    return orjson.dumps(hashed_members(fields), option=orjson.OPT_SORT_KEYS)
 
 
 def chain_hash(prev_hash: str, canonical: bytes) -> str:

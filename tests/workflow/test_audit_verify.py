@@ -111,7 +111,11 @@ class TestTampering:
         assert verify(history).ok  # a consistent shorter chain: only a kept hash can tell
         report = verify(history, head_hash=kept)
         assert (report.ok, report.first_bad_seq) == (False, end - 1)
-        assert "tail cut" in str(report.problem)
+        assert "is not in this log" in str(report.problem)
+        report = verify_chain(history.engine.db, head_hash=kept, head_seq=end)
+        assert (report.ok, report.first_bad_seq) == (False, end - 1)
+        assert f"the log ends at event {end - 2}, before the kept head {end}" in str(report.problem)
+        assert "truncated" in str(report.problem)
 
     def test_inserted_event(self, history: World) -> None:
         """A forged event slipped in (later events renumbered) breaks the chain at it."""

@@ -81,6 +81,8 @@ class TestFaithful:
             "entities": 26,
             "illegal": [],
             "divergences": [],
+            "definitions": [],
+            "unjudged": 0,
         }
 
 
@@ -151,7 +153,6 @@ class TestLegality:
             (19, {"to_state": "listed"}, "no arrow evaluate from submitted to listed"),
             (19, {"entity_version": 5}, "entity version 5 does not follow 2"),
             (19, {"entity_id": "P-000099"}, "fired on an entity that was never created"),
-            (19, {"definition_version": "0" * 16}, "unknown definition version 0000000000000000"),
             (2, {"role": "applicant"}, "role applicant may not create a evaluator"),
             (
                 81,
@@ -165,6 +166,17 @@ class TestLegality:
     ) -> None:
         """Each rule a step can break is reported with the event's sequence number."""
         assert (seq, reason) in reasons(rewritten(demo, seq, **fields), demo)
+
+    def test_an_unknown_definition_is_not_judged_but_reported(self, demo: Engine) -> None:
+        """An event naming rules nobody has is not called illegal: the missing rules are the problem."""
+        from workflow.audit.definitions import proven
+
+        rules = proven(stored_definitions(demo.db), "the definition table")
+        result = rules.conclude(replay(rewritten(demo, 19, definition_version="0" * 16), rules.definitions))
+        assert (result.illegal, result.unjudged) == ([], 1)
+        assert [(p.seq, p.entity) for p in result.definitions] == [(19, "definition 0000000000000000")]
+        assert "the definition table does not carry it" in result.definitions[0].reason
+        assert not result.ok
 
     def test_created_twice(self, demo: Engine) -> None:
         events = events_of(demo)

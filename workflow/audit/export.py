@@ -74,12 +74,33 @@ def read_events(path: str | Path) -> Iterator[dict[str, Any]]:
 
 
 def read_manifest(path: str | Path) -> dict[str, Any] | None:
-    """The manifest beside an export, if there is one."""
+    """The manifest beside an export, if there is one.
+
+    Raises:
+        InvalidInput: the file is there but is not a manifest (not a JSON
+            object with the head): a damaged manifest is said, not guessed.
+    """
+    from workflow.errors import InvalidInput
+
     where = manifest_path(path)
-    return orjson.loads(where.read_bytes()) if where.exists() else None
+    if not where.exists():
+        return None
+    try:
+        manifest = orjson.loads(where.read_bytes())
+    except orjson.JSONDecodeError:
+        raise InvalidInput("manifest", f"{where} is not JSON") from None
+    if (
+        not isinstance(manifest, dict)
+        or not isinstance(manifest.get("head_seq"), int)
+        or not isinstance(manifest.get("head_hash"), str)
+    ):
+        raise InvalidInput("manifest", f"{where} is not a manifest (no head_seq and head_hash)")
+    return manifest
 
 
-def verify_file(path: str | Path, *, head_hash: str | None = None, workers: int | None = None) -> ChainReport:
+def verify_file(
+    path: str | Path, *, head_hash: str | None = None, head_seq: int | None = None, workers: int | None = None
+) -> ChainReport:
     """Verify an exported chain; the manifest's head (or ``head_hash``) catches a cut tail.
 
     Each line must be the canonical JSON of its event (what the export
@@ -91,6 +112,12 @@ def verify_file(path: str | Path, *, head_hash: str | None = None, workers: int 
     a large file is cut into ``workers`` slices (default: one per CPU, for
     files over 64 MB) checked in parallel processes, and the slices' ends are
     then linked here. The report is the one a single pass would give.
+
+    ``head_seq``, the sequence number kept with ``head_hash``, tells a file
+    cut before the kept head from one rewritten up to it. A break of order
+    (a jump, a prev_hash that does not follow) sends one more pass looking
+    for the event that should have come next: found elsewhere, the events
+    are out of sequence, not deleted.
     """
     manifest = read_manifest(path)
     size = Path(path).stat().st_size
@@ -104,11 +131,13 @@ def verify_file(path: str | Path, *, head_hash: str | None = None, workers: int 
             parts = list(
                 pool.map(_check_slice, *zip(*[(str(path), *s, head_hash) for s in slices], strict=True))
             )
-    checker = ChainChecker(head_hash)
+    checker = ChainChecker(head_hash, kept_seq=head_seq)
     for part in parts:
         if checker.broken:
             break
         _join(checker, part)
+    if checker.order_break and checker.broken_after is not None:
+        _find_moved(checker, Path(path), checker.broken_after[1])
     head = (int(manifest["head_seq"]), str(manifest["head_hash"])) if manifest else None
     return checker.report(head)
 
@@ -165,7 +194,8 @@ def _check_slice(path: str, start: int, end: int, first_line: int, head_hash: st
                 continue
             if checker is None:
                 first = _claims(body)
-                checker = ChainChecker(head_hash, after=(first[0] - 1, first[1]) if first else (-1, ""))
+                after = (first[0] - 1, first[1]) if first else (-1, "")
+                checker = ChainChecker(head_hash, after=after)
             _check_line(checker, number, body)
             if checker.broken:
                 break
@@ -175,9 +205,11 @@ def _check_slice(path: str, start: int, end: int, first_line: int, head_hash: st
         "events": checker.count,
         "first": first,
         "last": (checker.last_seq, checker.last_hash),
-        "kept": checker.kept_found,
+        "kept_at": checker.kept_at,
         "bad_seq": checker.first_bad_seq,
         "problem": checker.problem,
+        "broken_after": checker.broken_after,
+        "order": checker.order_break,
     }
 
 
@@ -202,8 +234,29 @@ def _join(checker: ChainChecker, part: dict[str, Any]) -> None:
     checker.last_seq, checker.last_hash = part["last"]
     if part["bad_seq"] is not None:
         checker.fail(part["bad_seq"], str(part["problem"]).split(": ", 1)[1])
+        checker.broken_after, checker.order_break = part["broken_after"], part["order"]
         return
-    checker.kept_found = checker.kept_found or part["kept"]
+    if checker.kept_at is None:
+        checker.kept_at = part["kept_at"]
+
+
+def _find_moved(checker: ChainChecker, path: Path, after_hash: str) -> None:
+    """Look for the event that names ``after_hash`` anywhere in the file: if genuine, a reordering."""
+    needle = b'"prev_hash":"' + after_hash.encode("ascii") + b'"'
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if needle not in line:
+                continue
+            try:
+                event = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if (
+                isinstance(event, dict)
+                and event.keys() >= _FIELDS
+                and checker.reordered(event, f"on line {number}")
+            ):
+                return
 
 
 _HASH_MEMBER = b',"hash":"'

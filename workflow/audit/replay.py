@@ -124,13 +124,21 @@ class ReplayResult:
     lists: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     illegal: list[Problem] = field(default_factory=list)
     divergences: list[Problem] = field(default_factory=list)
+    definitions: list[Problem] = field(default_factory=list)
+    #: Definition versions events named that replay had no rules for: [events, first seq].
+    unknown: dict[str, list[int]] = field(default_factory=dict)
     events: int = 0
     last_seq: int = 0
 
     @property
     def ok(self) -> bool:
-        """No illegal event and no divergence."""
-        return not self.illegal and not self.divergences
+        """No illegal event, no divergence, and rules proven for every event."""
+        return not self.illegal and not self.divergences and not self.definitions
+
+    @property
+    def unjudged(self) -> int:
+        """How many events were not judged, their definition unknown."""
+        return sum(count for count, _ in self.unknown.values())
 
     def to_json(self) -> dict[str, Any]:
         """The report as one JSON document (``filiere audit replay --json``)."""
@@ -141,15 +149,18 @@ class ReplayResult:
             "entities": len(self.states),
             "illegal": [p.to_json() for p in self.illegal],
             "divergences": [p.to_json() for p in self.divergences],
+            "definitions": [p.to_json() for p in self.definitions],
+            "unjudged": self.unjudged,
         }
 
     def text(self) -> str:
         """The report for people: a verdict line, then one line per problem."""
-        problems = len(self.illegal) + len(self.divergences)
+        problems = len(self.illegal) + len(self.divergences) + len(self.definitions)
         lines = [
             f"replayed {self.events} events (to {self.last_seq}), {len(self.states)} entities: "
             + ("all legal, no divergence" if self.ok else f"{problems} problems")
         ]
+        lines += [f"  {p.entity}: {p.reason}" for p in self.definitions]
         lines += [f"  event {p.seq}: {p.entity}: ILLEGAL {p.found}: {p.reason}" for p in self.illegal]
         lines += [
             f"  {p.entity}: {p.field}: log says {p.expected!r}, table has {p.found!r}"
@@ -246,8 +257,9 @@ class Replayer:
         self, event: Mapping[str, Any], key: tuple[str, str], current: tuple[str, int] | None
     ) -> Iterator[str]:
         definition = self.definitions.get(event["definition_version"])
-        if definition is None:
-            yield f"unknown definition version {event['definition_version']}"
+        if definition is None:  # not judged: the rules are missing, not the event illegal
+            unknown = self.result.unknown.setdefault(event["definition_version"], [0, int(event["seq"])])
+            unknown[0] += 1
             return
         if event["trigger"] == "create":
             if current is not None:
@@ -329,8 +341,12 @@ def _extension_rule(event: Mapping[str, Any], call: Mapping[str, Any] | None) ->
 def canonical_events(
     db: Engine, *, until_seq: int | None = None, as_of: datetime | None = None
 ) -> Iterator[dict[str, Any]]:
-    """Stream the stored events in canonical form (payload parsed), in order, optionally cut."""
-    from workflow.canonical import canonical_text_time
+    """Stream the stored events in canonical form (payload parsed), in order, optionally cut.
+
+    An event's request hash is kept only when its hash covers it (format 2),
+    so that an exported line is exactly the bytes its hash covers, plus the hash.
+    """
+    from workflow.canonical import canonical_text_time, chain_hash, event_bytes
     from workflow.store import firesql
     from workflow.store.db import reading
 
@@ -341,7 +357,10 @@ def canonical_events(
             event["occurred_at"] = canonical_text_time(event["occurred_at"])
             event["effective_at"] = canonical_text_time(event["effective_at"])
             event["payload"] = orjson.loads(event["payload"])
-            del event["request_hash"]
+            if event["request_hash"] is None or (
+                chain_hash(event["prev_hash"], event_bytes(event)) != event["hash"]
+            ):
+                del event["request_hash"]
             yield event
 
 

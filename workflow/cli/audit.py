@@ -33,7 +33,11 @@ def audit() -> None:
 
 
 @audit.command()
-@click.option("--head", "head_hash", help="A head hash you kept earlier: detects a cut tail.")
+@click.option(
+    "--head",
+    "head_hash",
+    help="A head you kept earlier, HASH or SEQ:HASH: detects a cut tail (with SEQ, tells it from a rewrite).",
+)
 @click.option("--file", "path", help="Verify an export, not the database.")
 @json_option
 @click.pass_obj
@@ -41,17 +45,23 @@ def audit() -> None:
 def verify(state: Ctx, head_hash: str | None, path: str | None) -> None:
     """Check the whole hash chain; report the first bad sequence number."""
     from workflow.audit.export import verify_file
-    from workflow.audit.verify import verify_chain
+    from workflow.audit.verify import parse_head, verify_chain
 
+    kept_seq, kept = parse_head(head_hash) if head_hash is not None else (None, None)
     report = (
-        verify_file(readable(path, "--file"), head_hash=head_hash)
+        verify_file(readable(path, "--file"), head_hash=kept, head_seq=kept_seq)
         if path
-        else verify_chain(state.existing(), head_hash=head_hash)
+        else verify_chain(state.existing(), head_hash=kept, head_seq=kept_seq)
     )
     if state.as_json:
         click.echo(json.dumps(report.to_json(), sort_keys=True))
     elif report.ok:
         click.echo(f"chain ok: {plural(report.events, 'event')}, head {report.head_seq} {report.head_hash}")
+        if report.legacy_request_hashes:
+            click.echo(
+                f"note: {plural(report.legacy_request_hashes, 'event')} written before format 2 keep a"
+                " request hash their hash does not cover"
+            )
     else:
         where = f"event {report.first_bad_seq}"
         click.echo(f"chain BROKEN at {where}: {str(report.problem).removeprefix(where + ': ')}")
@@ -102,21 +112,30 @@ def _event_count(db: Any) -> int:
 def audit_replay(state: Ctx, path: str | None, until_seq: int | None, as_of: str | None) -> None:
     """Rebuild everything from the events, judge each step, compare with the live tables."""
     from workflow.audit.compare import compare
+    from workflow.audit.definitions import proven
     from workflow.audit.export import read_events, read_manifest
     from workflow.audit.replay import canonical_events, replay, stored_definitions
 
     moment = parse_moment(as_of) if as_of else None
     if path:
         readable(path, "--file")
-        manifest = read_manifest(path) or {}
+        manifest = read_manifest(path)
+        rules = proven(manifest.get("definitions", {}) if manifest is not None else None)
         events: Any = (e for e in read_events(path) if _within(e, until_seq, moment))
-        result = replay(events, manifest.get("definitions", {}))
+        result = rules.conclude(replay(events, rules.definitions))
     else:
         db = state.existing()
-        result = replay(canonical_events(db, until_seq=until_seq, as_of=moment), stored_definitions(db))
+        rules = proven(stored_definitions(db), "the definition table")
+        result = replay(canonical_events(db, until_seq=until_seq, as_of=moment), rules.definitions)
+        rules.conclude(result)
         if until_seq is None and moment is None:
             compare(db, result)
-    emit(state, result.to_json(), result.text())
+    text = result.text()
+    if rules.source is None and not result.unjudged:
+        text += "\n(no manifest: judged by the shipped definitions, which hash to the events' versions)"
+    emit(state, result.to_json(), text)
+    if rules.source is None and result.unjudged:
+        sys.exit(EXIT_CODES["audit definitions unknown"])
     if not result.ok:
         sys.exit(EXIT_CODES["audit chain broken"])
 

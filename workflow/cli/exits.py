@@ -147,6 +147,13 @@ TABLE: tuple[ExitCode, ...] = (
         "check the path",
         _types(errors.FileUnavailable),
     ),
+    ExitCode(
+        17,
+        "audit definitions unknown",
+        "`audit replay --file`: no manifest beside the export, and some events name definitions this"
+        " Filiere does not ship, so they could not be judged",
+        "replay the export with its manifest (`FILE.manifest.json`) beside it",
+    ),
 )
 
 #: Exit codes by name, for the commands that exit on their own (a broken chain, a failed batch).

@@ -40,6 +40,11 @@ class EventOut(BaseModel):
     definition_version: str
     cause_seq: int | None
     idempotency_key: str | None
+    request_hash: str | None = Field(
+        None,
+        exclude_if=lambda value: value is None,
+        description="The digest of an idempotent request, when the event has one: the hash covers it.",
+    )
     prev_hash: str
     hash: str
     replayed: bool = Field(False, description="True when an Idempotency-Key retry returned the first answer.")

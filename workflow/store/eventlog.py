@@ -16,7 +16,7 @@ import orjson
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from handlers.base import ListVersion, Snapshot
-from workflow.canonical import GENESIS, chain_hash, dumps, event_bytes, timestamp
+from workflow.canonical import GENESIS, chain_hash, dumps, event_bytes, hashed_members, timestamp
 from workflow.store import firesql
 from workflow.store.tables import COUNTER, ENTITY, EVENT, LIST_ENTRY, LIST_VERSION
 
@@ -27,6 +27,8 @@ class StoredEvent:
 
     ``replayed`` is true when an idempotent retry returned an earlier event;
     ``dry_run`` when the event was computed and rolled back (nothing written).
+    ``request_hash`` is the digest of an idempotent request (``None`` without
+    a key); the hash covers it (``canonical.hashed_members``).
     """
 
     seq: int
@@ -48,27 +50,31 @@ class StoredEvent:
     hash: str
     replayed: bool = False
     dry_run: bool = False
+    request_hash: str | None = None
 
     def hashed_fields(self) -> dict[str, Any]:
         """The fields the hash covers, in canonical form."""
-        return {
-            "seq": self.seq,
-            "entity_kind": self.entity_kind,
-            "entity_id": self.entity_id,
-            "entity_version": self.entity_version,
-            "trigger": self.trigger,
-            "from_state": self.from_state,
-            "to_state": self.to_state,
-            "actor": self.actor,
-            "role": self.role,
-            "occurred_at": timestamp(self.occurred_at),
-            "effective_at": timestamp(self.effective_at),
-            "payload": self.payload,
-            "definition_version": self.definition_version,
-            "cause_seq": self.cause_seq,
-            "idempotency_key": self.idempotency_key,
-            "prev_hash": self.prev_hash,
-        }
+        return hashed_members(
+            {
+                "seq": self.seq,
+                "entity_kind": self.entity_kind,
+                "entity_id": self.entity_id,
+                "entity_version": self.entity_version,
+                "trigger": self.trigger,
+                "from_state": self.from_state,
+                "to_state": self.to_state,
+                "actor": self.actor,
+                "role": self.role,
+                "occurred_at": timestamp(self.occurred_at),
+                "effective_at": timestamp(self.effective_at),
+                "payload": self.payload,
+                "definition_version": self.definition_version,
+                "cause_seq": self.cause_seq,
+                "idempotency_key": self.idempotency_key,
+                "prev_hash": self.prev_hash,
+                "request_hash": self.request_hash,
+            }
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The event as a JSON object: the hashed fields plus its hash."""
@@ -101,6 +107,7 @@ def event_from_row(row: Any, *, replayed: bool = False) -> StoredEvent:
         prev_hash=m["prev_hash"],
         hash=m["hash"],
         replayed=replayed,
+        request_hash=m["request_hash"],
     )
 
 
@@ -219,6 +226,7 @@ def append(
         "occurred_at": timestamp(fields["occurred_at"]),
         "effective_at": timestamp(fields["effective_at"]),
         "payload": orjson.Fragment(payload_json),
+        "request_hash": request_hash,
     }
     digest = chain_hash(prev, event_bytes(canonical))
     firesql.insert_event(
@@ -230,7 +238,7 @@ def append(
             "hash": digest,
         },
     )
-    return StoredEvent(**fields, hash=digest)
+    return StoredEvent(**fields, hash=digest, request_hash=request_hash)
 
 
 def find_by_key(connection: Connection, key: str) -> tuple[StoredEvent, str | None] | None:

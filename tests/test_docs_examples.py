@@ -1,7 +1,7 @@
 """Every shell and Python block of README.md and docs/*.md runs as written, on a fresh database.
 
 Each page runs in a temporary folder, as a reader would from the repository's
-root (``workflow/`` and ``tests/`` are linked into it, the venv's ``filiere``
+root (``workflow/``, ``tests/`` and ``alembic.ini`` are linked into it, the venv's ``filiere``
 is first on PATH, no ``FILIERE_DATABASE_URL``): its blocks in order, sharing
 one shell environment (an ``export`` carries on to the next block) and one
 Python namespace. A shell command must exit 0, or the code its comment names
@@ -149,7 +149,7 @@ def run_python(block: Block, page: Path, namespace: dict[str, Any]) -> None:
     [pytest.param(p, id=p.name, marks=[pytest.mark.slow] if p.name in SLOW else []) for p in PAGES],
 )
 def test_the_page_runs_as_written(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("workflow", "tests"):
+    for name in ("workflow", "tests", "alembic.ini"):
         (tmp_path / name).symlink_to(ROOT / name)
     environment = tmp_path / ".environment"
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"

@@ -85,3 +85,43 @@ class TestMigrations:
         migrate(db)
         migrate(db)
         assert current_revision(db) == HEAD
+
+
+class TestAlembicCommand:
+    """``alembic upgrade head`` from the project's root, on ``FILIERE_DATABASE_URL`` (``alembic.ini``)."""
+
+    ROOT = Path(__file__).parents[2]
+
+    def _upgrade(self, url: str) -> None:
+        import os
+        import subprocess
+        import sys
+
+        alembic = str(Path(sys.executable).parent / "alembic")
+        env = {**os.environ, "FILIERE_DATABASE_URL": url}
+        done = subprocess.run(
+            [alembic, "upgrade", "head"],
+            cwd=self.ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+
+    def test_on_a_sqlite_file(self, tmp_path: Path) -> None:
+        path = tmp_path / "by-hand.db"
+        self._upgrade(f"sqlite:///{path}")
+        db = make_engine(f"sqlite:///{path}")
+        assert current_revision(db) == HEAD
+        assert {"entity", "event", "webhook"} <= set(inspect(db).get_table_names())
+        db.dispose()
+
+    def test_on_postgresql(self, pg_url: str, pg_schema: dict[str, str]) -> None:
+        self._upgrade(f"{pg_url}?options={pg_schema['options'].replace('=', '%3D')}")
+        db = make_engine(pg_url, connect_args=pg_schema)
+        assert current_revision(db) == HEAD
+        engine = Engine(db=db)  # the engine finds it at head and adds only its own rows
+        assert current_revision(engine.db) == HEAD
+        db.dispose()

@@ -215,6 +215,27 @@ def future(events: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str, dic
     return moved, version, content
 
 
+@pytest.fixture(name="fresh", scope="module")
+def _fresh(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's log exported today: every event names a definition this Filiere ships.
+
+    (The golden histories name the definitions of the day they were written; a machine
+    changed since, the call's, so they replay only with their manifest.)
+    """
+    from workflow.audit.export import export_events
+    from workflow.demo import run_demo
+    from workflow.store.db import make_engine
+
+    folder = tmp_path_factory.mktemp("fresh")
+    run_demo(folder / "demo.db", echo=lambda _line: None)
+    db = make_engine(f"sqlite:///{folder / 'demo.db'}")
+    try:
+        export_events(db, folder / "demo.jsonl")
+    finally:
+        db.dispose()
+    return folder / "demo.jsonl"
+
+
 class TestDefinitions:
     def test_an_edited_manifest_is_tampered_not_illegal(self, tmp_path: Path) -> None:
         """Genuine events under an edited manifest: one tampered definition, no illegal event, exit 12."""
@@ -229,9 +250,9 @@ class TestDefinitions:
         assert "tampered" in replayed.stdout
         assert "ILLEGAL" not in replayed.stdout
 
-    def test_a_tampered_definition_with_no_genuine_copy_leaves_its_events_unjudged(self) -> None:
+    def test_a_tampered_definition_with_no_genuine_copy_leaves_its_events_unjudged(self, fresh: Path) -> None:
         """When no proven rules exist for a version, its events are counted unjudged, never illegal."""
-        events, version, content = future(list(read_events(GOLDEN)))
+        events, version, content = future(list(read_events(fresh)))
         honest = proven({version: content})
         assert honest.conclude(replay(events, honest.definitions)).ok
         edited = {**content, "finals": []}
@@ -260,9 +281,9 @@ class TestDefinitions:
         assert [p.entity for p in result.definitions] == [f"definition {version}"]
         assert "the definition table carries a definition that does not hash" in result.definitions[0].reason
 
-    def test_without_a_manifest_the_shipped_definitions_serve(self, tmp_path: Path) -> None:
+    def test_without_a_manifest_the_shipped_definitions_serve(self, tmp_path: Path, fresh: Path) -> None:
         """An export copied alone replays under the shipped definitions when their versions match."""
-        path = copy(GOLDEN, tmp_path / "alone.jsonl", keep=False)
+        path = copy(fresh, tmp_path / "alone.jsonl", keep=False)
         replayed = run("audit", "replay", "--file", str(path))
         assert replayed.returncode == 0, replayed.stdout
         assert "all legal" in replayed.stdout
@@ -270,9 +291,9 @@ class TestDefinitions:
         verified = run("audit", "verify", "--file", str(path))
         assert verified.returncode == 0, verified.stdout
 
-    def test_without_a_manifest_unknown_rules_are_one_problem(self, tmp_path: Path) -> None:
+    def test_without_a_manifest_unknown_rules_are_one_problem(self, tmp_path: Path, fresh: Path) -> None:
         """Events naming unshipped rules and no manifest: one problem, nothing illegal, exit 17."""
-        events, _, _ = future(list(read_events(GOLDEN)))
+        events, _, _ = future(list(read_events(fresh)))
         path = tmp_path / "future.jsonl"
         path.write_bytes(b"".join(orjson.dumps(e, option=orjson.OPT_SORT_KEYS) + b"\n" for e in events))
         replayed = run("audit", "replay", "--file", str(path), "--json")
@@ -283,7 +304,7 @@ class TestDefinitions:
         assert report["definitions"][0]["reason"].startswith("no manifest: definitions unknown")
         assert report["unjudged"] == sum(
             e["definition_version"] != g["definition_version"]
-            for e, g in zip(events, read_events(GOLDEN), strict=True)
+            for e, g in zip(events, read_events(fresh), strict=True)
         )
 
     def test_a_damaged_manifest_is_invalid_input(self, tmp_path: Path) -> None:

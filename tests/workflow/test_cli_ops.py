@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.factories import partners
+from workflow.store.schema import HEAD
 
 FILIERE = str(Path(sys.executable).parent / "filiere")
 CALL_FILE = str(
@@ -199,7 +200,7 @@ class TestCommands:
         """``init --json`` on an existing database reports its schema and simulation flag."""
         assert cli.json("init") == {
             "database": cli.env["FILIERE_DATABASE_URL"],
-            "schema": "0003",
+            "schema": HEAD,
             "simulation": True,
         }
 

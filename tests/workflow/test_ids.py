@@ -199,6 +199,7 @@ class TestDoors:
         db = str(tmp_path / "f.db")
         data = tmp_path / "partnership.json"
         data.write_text(json.dumps(partnership_payload()), encoding="utf-8")
+        assert run("--db", db, "init").returncode == 0
         common = ["--db", db, "create", "partnership", "--actor", "capofila.alfa", "--role", "applicant"]
         refused = run(*common, "--data", f"@{data}", "--id", "PT-000001")
         assert refused.returncode == 8, refused.stderr

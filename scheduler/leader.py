@@ -77,6 +77,18 @@ class FileLeader:
             self._file.close()
             self._file = None
 
+    def holder(self) -> str | None:
+        """Who leads now: ``process PID``, or None (read-only: the lock is only tested)."""
+        if not self.path.exists():
+            return None
+        with self.path.open("r") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return f"process {handle.read().strip() or 'unknown'}"
+            fcntl.flock(handle, fcntl.LOCK_UN)
+        return None
+
 
 def lock_key(database: str) -> str:
     """The real file behind a SQLite database path: symlinks followed, made absolute."""
@@ -133,11 +145,36 @@ class AdvisoryLeader:
             return False
         return found is not None
 
+    def holder(self) -> str | None:
+        """Who leads now: the server process holding the lock, its client and since when, or None."""
+        with self.engine.db.connect() as connection:
+            where = connection.execute(text("SELECT current_database(), current_schema()")).one()
+            digest = hashlib.sha256(f"filiere-scheduler:{where[0]}:{where[1]}".encode()).digest()
+            found = connection.execute(
+                text(
+                    "SELECT a.pid, a.client_addr, a.backend_start FROM pg_locks l "
+                    "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+                    "AND ((l.classid::bigint << 32) | l.objid::bigint) = (:k)::bigint"
+                ),
+                {"k": int.from_bytes(digest[:8], "big", signed=True)},
+            ).first()
+        if found is None:
+            return None
+        client, since = found.client_addr or "local socket", f"{found.backend_start:%Y-%m-%d %H:%M:%S %Z}"
+        return f"server process {found.pid} (client {client}, connected {since})"
+
     def release(self) -> None:
         """Close the session: the server drops the lock."""
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+def current_leader(engine: Engine) -> str | None:
+    """Which process schedules this database now (for people: the console), or None."""
+    leader = leader_for(engine)
+    holder: str | None = leader.holder()
+    return holder
 
 
 def leader_for(engine: Engine) -> Any:

@@ -400,3 +400,19 @@ class TestMainLoopSurvives:
             assert {j.id for j in service.scheduler.get_jobs()} == {"filiere:reconcile", planned[0].id}
         finally:
             service.stop()
+
+
+def test_the_leader_is_named_on_postgres(pg_engine: Engine) -> None:
+    """``current_leader``: none, then the server process of the session holding the advisory lock."""
+    from scheduler.leader import AdvisoryLeader, current_leader
+
+    assert current_leader(pg_engine) is None
+    leader = AdvisoryLeader(pg_engine)
+    assert leader.acquire(wait=False)
+    try:
+        named = current_leader(pg_engine)
+        assert named is not None
+        assert named.startswith("server process ")
+    finally:
+        leader.release()
+    assert current_leader(pg_engine) is None

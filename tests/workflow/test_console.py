@@ -316,3 +316,20 @@ def test_the_demo_database_opens_in_the_console_with_the_key_the_demo_prints(tmp
             assert "Ordine di arrivo" in client.get("/console/measures/FILIERE-2024").text
     finally:
         engine.db.dispose()
+
+
+def test_the_scheduler_page_names_the_leader(console: Console) -> None:
+    """Which process schedules: none, then the one holding the SQLite lock (its pid)."""
+    import os
+
+    from scheduler.leader import leader_for
+
+    console.sign_in("operator")
+    assert "nessuno scheduler detiene" in console.client.get("/console/scheduler").text
+    leader = leader_for(console.world.engine)
+    leader.acquire(wait=False)
+    try:
+        page = console.client.get("/console/scheduler").text
+        assert f"process {os.getpid()}" in page
+    finally:
+        leader.release()

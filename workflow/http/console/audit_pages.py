@@ -85,9 +85,10 @@ def activity(request: Request) -> Response:
 def scheduler(request: Request) -> Response:
     """The jobs the database asks for now, and the last ones the scheduler fired."""
     page = page_context(request)
-    from scheduler.plan import plan  # an interface reading another: the plan is derived, never stored
+    from scheduler.leader import current_leader  # an interface reading another: derived, never stored
+    from scheduler.plan import plan
 
     jobs = sorted(plan(page.engine), key=lambda j: j.run_at)
     fired = [e for e in page.engine.events() if e.actor == "system"][-20:]
     fired.reverse()
-    return page.render("scheduler.html", jobs=jobs, fired=fired)
+    return page.render("scheduler.html", jobs=jobs, fired=fired, leader=current_leader(page.engine))

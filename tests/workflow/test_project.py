@@ -1,0 +1,364 @@
+"""The funded project on both backends: acceptance, advance, reports, recomputation, settlement, changes.
+
+Ricerca e Innova 2023 (one SME, 30% grant + 70% zero-rate loan, 7 years of
+half-yearly instalments) serves the money paths; Rafforzamento filiere 2025
+(at least three partners) serves the partner changes. Default project rules:
+acceptance within 30 days, advance 40% of the grant, minimum share 70%,
+substitute within 60 days.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from handlers.projectledger import reconcile
+from scheduler.plan import plan
+from scheduler.simulation import run_until
+from tests.factories import World, applicants
+from tests.workflow.test_phase2 import Phase2
+from workflow.engine import Engine
+from workflow.errors import GuardRefused, TransitionNotAllowed
+
+OPERATOR, DIRECTOR = "op.rossi", "dir.verdi"
+SHA = hashlib.sha256(b"fattura 1").hexdigest()
+
+
+@pytest.fixture(name="world")
+def _world_on_each_backend(contract_world: World) -> World:
+    """Every test here runs on a SQLite file and on PostgreSQL."""
+    return contract_world
+
+
+class Project:
+    """One funded application and its project, with shortcuts for each step."""
+
+    def __init__(self, world: World, name: str, partners: list[dict[str, Any]]) -> None:
+        self.world, self.engine = world, world.engine
+        self.p2 = Phase2(world, name)
+        app = self.p2.submit(partners)
+        self.owner = self.engine.get("application", app).data["owner"]
+        self.p2.evaluate(app, 60)
+        self.p2.fund(app)
+        self.id = app
+        self.engine.create(
+            "project", entity_id=app, actor=OPERATOR, role="operator", payload={"application_id": app}
+        )
+
+    def fire(self, trigger: str, role: str, **payload: Any) -> Any:
+        actor = {"applicant": self.owner, "operator": OPERATOR, "director": DIRECTOR, "system": "system"}[
+            role
+        ]
+        return self.engine.fire("project", self.id, trigger, actor=actor, role=role, payload=payload)
+
+    @property
+    def data(self) -> Any:
+        return self.engine.get("project", self.id).data
+
+    @property
+    def state(self) -> str:
+        return self.engine.get("project", self.id).state
+
+    def reserved(self) -> Decimal:
+        return Decimal(self.engine.get("measure", self.p2.code).data["reserved"])
+
+    def report(self, kind: str, spent: dict[str, str]) -> int:
+        items = [
+            {
+                "partner": code,
+                "category": "attrezzature",
+                "description": "macchinario",
+                "amount": amount,
+                "documents": [{"name": "fattura.pdf", "sha256": SHA}],
+            }
+            for code, amount in spent.items()
+        ]
+        return int(self.fire("report", "applicant", kind=kind, items=items).payload["effects"]["report"])
+
+    def review(self, number: int, admitted: dict[str, str], reason: str = "spesa non pertinente") -> None:
+        items = next(r for r in self.data["reports"] if r["n"] == number)["items"]
+        decisions = []
+        for item in items:
+            amount = admitted.get(item["id"], item["amount"])
+            cut = Decimal(amount) < Decimal(item["amount"])
+            decisions.append({"item": item["id"], "admitted": amount, **({"reason": reason} if cut else {})})
+        self.fire("review", "operator", report=number, decisions=decisions)
+
+    def reconciles(self) -> None:
+        events = [
+            {"trigger": e.trigger, "payload": e.payload} for e in self.engine.history("project", self.id)
+        ]
+        assert reconcile(events, self.data["ledger"]) == []
+
+
+def innova(world: World, main: str = "100000.00") -> Project:
+    """A Ricerca e Innova project: base = costs, 30% grant, 70% loan."""
+    return Project(world, "ricerca-e-innova-2023", applicants(1, main=main))
+
+
+def accepted_with_advance(world: World) -> Project:
+    project = innova(world)
+    world.at(2023, 2, 10, 10)
+    project.fire("accept", "applicant")
+    world.at(2023, 6, 30, 12)
+    project.fire("pay_advance", "operator", mandate="M-2023-118", paid_on="2023-06-30", amount="12000.00")
+    return project
+
+
+def test_accepted_and_paid_in_full(world: World) -> None:
+    """100,000.00 admitted of 100,000.00: grant 30,000.00 less the 12,000.00 advance, plus the loan.
+
+    Balance = 30,000.00 - 12,000.00 + 70,000.00 = 88,000.00; the loan in 14 half-yearly
+    instalments of 5,000.00 at zero interest, the first six months after the balance.
+    """
+    project = accepted_with_advance(world)
+    reserved = project.reserved()
+    world.at(2024, 3, 1, 10)
+    code = project.data["partners"][0]["tax_code"]
+    number = project.report("final", {code: "100000.00"})
+    assert project.state == "final_review"
+    project.review(number, {})
+    event = project.fire("recompute", "operator")
+    assert event.to_state == "balance_due"
+    with pytest.raises(GuardRefused, match=r"the balance is 88\.000,00 €"):
+        project.fire("pay_balance", "operator", mandate="M-2024-7", paid_on="2024-03-01", amount="88000.01")
+    event = project.fire(
+        "pay_balance", "operator", mandate="M-2024-7", paid_on="2024-03-01", amount="88000.00"
+    )
+    assert event.to_state == "closed"
+    plan_rows = event.payload["effects"]["loan_plan"]
+    assert len(plan_rows) == 14
+    assert {r["principal"] for r in plan_rows} == {"5000.00"}
+    assert {r["interest"] for r in plan_rows} == {"0.00"}
+    assert (plan_rows[0]["due"], plan_rows[-1]["due"]) == ("2024-09-01", "2031-03-01")
+    totals = project.data["ledger"]["project"]
+    assert totals == {
+        "awarded": "100000.00",
+        "paid": "100000.00",
+        "admitted": "100000.00",
+        "recovered": "0.00",
+        "outstanding": "0.00",
+        "interest": "0.00",
+    }
+    assert project.reserved() == reserved
+    project.reconciles()
+
+
+def test_acceptance_lapsed(world: World) -> None:
+    """No acceptance in 30 days: the scheduler proposes forfeiture, the director decides; money returns."""
+    project = innova(world)
+    reserved = project.reserved()
+    with pytest.raises(GuardRefused, match="acceptance term runs until"):
+        project.fire("propose_forfeiture", "system")
+    jobs = [j for j in plan(world.engine) if j.kind == "project"]
+    assert [(j.trigger, j.effective_at) for j in jobs] == [
+        ("propose_forfeiture", world.engine.clock.now() + timedelta(days=30))
+    ]
+    world.clock.advance(days=31)
+    with pytest.raises(GuardRefused, match="the acceptance was due by"):
+        project.fire("accept", "applicant")  # late, though the scheduler has not run yet
+    run_until(world.engine, world.engine.clock.now())
+    assert project.state == "forfeiture_proposed"
+    with pytest.raises(TransitionNotAllowed):
+        project.fire("accept", "applicant")
+    event = project.fire("forfeit", "director", reason="accettazione non pervenuta nei termini")
+    assert event.to_state == "revoked"
+    assert project.reserved() == reserved - Decimal("100000.00")
+    assert project.data["ledger"]["project"]["outstanding"] == "0.00"
+
+
+def test_partial_recomputation(world: World) -> None:
+    """80,000.00 admitted of 100,000.00 (80% >= 70%): grant 24,000.00 and loan 56,000.00; 20,000.00 released.
+
+    Balance = 24,000.00 - 12,000.00 advance + 56,000.00 loan = 68,000.00.
+    """
+    project = accepted_with_advance(world)
+    reserved = project.reserved()
+    world.at(2024, 1, 15, 10)
+    code = project.data["partners"][0]["tax_code"]
+    sal = project.report("sal", {code: "50000.00"})
+    with pytest.raises(GuardRefused, match="a report awaits review"):
+        project.report("final", {code: "1.00"})
+    with pytest.raises(GuardRefused, match=r"item 1\.1 is cut: say why"):
+        project.fire("review", "operator", report=sal, decisions=[{"item": "1.1", "admitted": "40000.00"}])
+    assert len(project.engine.history("project", project.id)) == 4  # the refusal wrote nothing
+    project.review(sal, {"1.1": "40000.00"})
+    final = project.report("final", {code: "50000.00"})
+    project.review(final, {"2.1": "40000.00"}, reason="fattura fuori periodo")
+    event = project.fire("recompute", "operator")
+    figures = event.payload["effects"]["recomputation"]
+    assert (event.to_state, figures["share"], figures["grant"], figures["loan"], figures["released"]) == (
+        "balance_due",
+        "0.8000",
+        "24000.00",
+        "56000.00",
+        "20000.00",
+    )
+    assert project.reserved() == reserved - Decimal("20000.00")
+    project.fire("pay_balance", "operator", mandate="M-9", paid_on="2024-01-15", amount="68000.00")
+    line = project.data["ledger"]["partners"][code]
+    assert line == {
+        "awarded": "100000.00",
+        "paid": "80000.00",
+        "admitted": "80000.00",
+        "recovered": "0.00",
+        "outstanding": "0.00",
+    }
+    assert [i.get("reason") for r in project.data["reports"] for i in r["items"]] == [
+        "spesa non pertinente",
+        "fattura fuori periodo",
+    ]
+    project.reconciles()
+
+
+def test_total_revocation_after_an_advance_with_interest_across_years(world: World) -> None:
+    """60,000.00 admitted of 100,000.00 (60% < 70%): total revocation; the 12,000.00 advance comes back.
+
+    Advance paid 30 June 2023, repaid 15 March 2024, actual/365:
+    2023: 1 Jul - 31 Dec = 184 days at 5%: 12,000 x 0.05 x 184 / 365 = 302.4657...
+    2024: 1 Jan - 15 Mar = 75 days at 2.5%: 12,000 x 0.025 x 75 / 365 = 61.6438...
+    interest 364.1095... = 364.11; due 12,364.11.
+    """
+    project = accepted_with_advance(world)
+    reserved = project.reserved()
+    world.at(2024, 1, 10, 10)
+    code = project.data["partners"][0]["tax_code"]
+    final = project.report("final", {code: "100000.00"})
+    project.review(final, {"1.1": "60000.00"})
+    event = project.fire("recompute", "operator")
+    assert event.to_state == "recovering"
+    assert project.data["revocation"]["kind"] == "below the minimum share"
+    assert project.reserved() == reserved - Decimal("100000.00")
+    world.at(2024, 3, 15, 12)
+    with pytest.raises(GuardRefused, match=r"12\.364,11 € is due on 2024-03-15: 12\.000,00 € and 364,11 €"):
+        project.fire("repay", "operator", paid_on="2024-03-15", amount="12000.00")
+    event = project.fire("repay", "operator", paid_on="2024-03-15", amount="12364.11", reference="F24-1")
+    assert event.to_state == "closed"
+    periods = event.payload["effects"]["recovery"]["periods"]
+    assert [(p["year"], p["days"], p["rate"]) for p in periods] == [
+        ("2023", "184", "0.05"),
+        ("2024", "75", "0.025"),
+    ]
+    totals = project.data["ledger"]["project"]
+    assert (totals["paid"], totals["recovered"], totals["interest"], totals["outstanding"]) == (
+        "12000.00",
+        "12000.00",
+        "364.11",
+        "0.00",
+    )
+    project.reconciles()
+
+
+def three_partners(world: World) -> Project:
+    """Rafforzamento 2025 at its minimum composition: three SMEs of 100,000.00 each."""
+    project = Project(world, "rafforzamento-filiere-2025", applicants(3, main="100000.00"))
+    project.fire("accept", "applicant")
+    return project
+
+
+def test_partner_replaced_in_time(world: World) -> None:
+    """Three partners is the minimum: one leaves, a substitute approved in 60 days takes over its share."""
+    project = three_partners(world)
+    leaving = project.data["partners"][2]
+    event = project.fire("leave", "operator", partner=leaving["tax_code"], reason="cessazione attività")
+    assert event.to_state == "substitution_pending"
+    world.clock.advance(days=59)
+    newcomer = applicants(1, start=900)[0]
+    newcomer = {k: newcomer[k] for k in ("tax_code", "name", "size", "lombardy_seat")}
+    event = project.fire("substitute", "operator", partner=newcomer, act="decreto 123/2025")
+    assert event.to_state == "in_progress"
+    taken = next(p for p in project.data["partners"] if p["tax_code"] == newcomer["tax_code"])
+    assert (taken["grant"], taken["loan"], taken["main"]) == (leaving["grant"], leaving["loan"], "100000.00")
+    assert project.data["award"]["base"] == "210000.00"
+
+
+def test_partner_not_replaced_in_time(world: World) -> None:
+    """No substitute within 60 days: forfeiture proposed by the scheduler, decided by the director."""
+    project = three_partners(world)
+    reserved = project.reserved()
+    project.fire("leave", "operator", partner=project.data["partners"][1]["tax_code"], reason="recesso")
+    run_until(world.engine, world.engine.clock.now() + timedelta(days=61))
+    assert project.state == "forfeiture_proposed"
+    assert project.data["forfeiture"]["term"] == "substitution"
+    project.fire("forfeit", "director", reason="partenariato non ricostituito")
+    assert project.state == "revoked"
+    assert project.reserved() == reserved - Decimal("210000.00")
+
+
+def test_partner_leaving_a_partnership_that_still_holds(world: World) -> None:
+    """Four partners, one leaves: the composition holds, its 70,000.00 share goes back to the measure."""
+    project = Project(world, "rafforzamento-filiere-2025", applicants(4, main="100000.00"))
+    project.fire("accept", "applicant")
+    reserved = project.reserved()
+    event = project.fire(
+        "leave", "operator", partner=project.data["partners"][3]["tax_code"], reason="recesso"
+    )
+    assert (event.to_state, event.payload["effects"]["released"]) == ("in_progress", "70000.00")
+    assert project.reserved() == reserved - Decimal("70000.00")
+    assert project.data["award"] == {"base": "210000.00", "grant": "30000.00", "loan": "180000.00"}
+
+
+def test_variant(world: World) -> None:
+    """A variant down to 90,000.00 lowers the award to 90,000.00; one back up never raises it again."""
+    project = innova(world)
+    project.fire("accept", "applicant")
+    code = project.data["partners"][0]["tax_code"]
+    reserved = project.reserved()
+    project.fire(
+        "request_variant",
+        "applicant",
+        reason="rimodulazione",
+        partners=[{"tax_code": code, "main": "90000.00", "experimental": "0.00"}],
+    )
+    assert project.state == "variant_requested"
+    event = project.fire("approve_variant", "operator")
+    assert event.payload["effects"]["variant"]["award"] == {
+        "base": "90000.00",
+        "grant": "27000.00",
+        "loan": "63000.00",
+    }
+    assert project.reserved() == reserved - Decimal("10000.00")
+    project.fire(
+        "request_variant",
+        "applicant",
+        reason="di nuovo",
+        partners=[{"tax_code": code, "main": "150000.00", "experimental": "0.00"}],
+    )
+    project.fire("approve_variant", "operator")
+    assert project.data["award"]["base"] == "90000.00"
+    project.fire(
+        "request_variant",
+        "applicant",
+        reason="terza",
+        partners=[{"tax_code": code, "main": "1.00", "experimental": "0.00"}],
+    )
+    project.fire("reject_variant", "operator", reason="non motivata")
+    assert project.state == "in_progress"
+    assert project.data["award"]["base"] == "90000.00"
+
+
+def test_renunciation_after_the_advance(world: World) -> None:
+    """The beneficiary renounces after the advance: the award is released and the advance recovered."""
+    project = accepted_with_advance(world)
+    reserved = project.reserved()
+    event = project.fire("renounce", "applicant", reason="progetto non avviato")
+    assert event.to_state == "recovering"
+    assert project.reserved() == reserved - Decimal("100000.00")
+    assert project.data["ledger"]["project"]["outstanding"] == "-12000.00"
+
+
+def test_opening_needs_a_funded_application(engine: Engine) -> None:
+    """A project for an unknown application is refused and writes nothing."""
+    with pytest.raises(GuardRefused, match="unknown, not funded"):
+        engine.create(
+            "project",
+            entity_id="A-000001",
+            actor=OPERATOR,
+            role="operator",
+            payload={"application_id": "A-000001"},
+        )
+    assert list(engine.events()) == []

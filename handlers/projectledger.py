@@ -152,30 +152,68 @@ def entitlement(data: Mapping[str, Any], state: str) -> dict[str, Decimal] | Non
     return None
 
 
+class LedgerCheck:
+    """Rebuilds paid, admitted and recovered per partner from a project's events, one at a time.
+
+    Each event's recorded effects move the rebuilt figures; each event that stores a
+    ledger is compared with them, so a ledger that drifts from the money the events
+    moved is caught at the event where it drifts (``audit replay`` runs this).
+    """
+
+    def __init__(self) -> None:
+        self.rebuilt: dict[str, dict[str, Decimal]] = {}
+
+    def _add(self, code: str, column: str, amount: Decimal) -> None:
+        line = self.rebuilt.setdefault(code, {"paid": ZERO, "admitted": ZERO, "recovered": ZERO})
+        line[column] += amount
+
+    def feed(self, payload: Mapping[str, Any]) -> list[str]:
+        """Take one event's payload; return each difference with the ledger it stores, if it stores one."""
+        effects = payload.get("effects", {})
+        for code, amounts in effects.get("payment", {}).get("partners", {}).items():
+            self._add(code, "paid", d(amounts["grant"]) + d(amounts["loan"]))
+        for code, amount in effects.get("admitted", {}).items():
+            self._add(code, "admitted", d(amount))
+        for code, amount in effects.get("recovery", {}).get("partners", {}).items():
+            self._add(code, "recovered", d(amount))
+        stored = payload.get("changes", {}).get("ledger")
+        return self.compare(stored) if stored else []
+
+    def compare(self, stored: Mapping[str, Any]) -> list[str]:
+        """Each partner figure of ``stored`` that differs from the rebuilt one."""
+        problems = []
+        for code, line in stored["partners"].items():
+            for column in ("paid", "admitted", "recovered"):
+                found = self.rebuilt.get(code, {}).get(column, ZERO)
+                if found != d(line[column]):
+                    problems.append(
+                        f"ledger of {code}: {column} {line[column]}, the events say {text(found)}"
+                    )
+        return problems
+
+
 def reconcile(events: Iterable[Mapping[str, Any]], stored: Mapping[str, Any]) -> list[str]:
     """Rebuild paid, admitted and recovered per partner from a project's events; list each difference.
 
-    ``events`` are the project's events as ``{"trigger", "payload"}``; ``stored`` is
-    the ledger the project's data holds. An empty list means they reconcile to the cent.
+    ``events`` are the project's events as ``{"payload": ...}``; ``stored`` is the ledger
+    the project's data holds. An empty list means they reconcile to the cent.
     """
-    rebuilt: dict[str, dict[str, Decimal]] = {}
-
-    def add(code: str, column: str, amount: Decimal) -> None:
-        line = rebuilt.setdefault(code, {"paid": ZERO, "admitted": ZERO, "recovered": ZERO})
-        line[column] += amount
-
+    check = LedgerCheck()
     for event in events:
-        effects = event["payload"].get("effects", {})
-        for code, amounts in effects.get("payment", {}).get("partners", {}).items():
-            add(code, "paid", d(amounts["grant"]) + d(amounts["loan"]))
-        for code, amount in effects.get("admitted", {}).items():
-            add(code, "admitted", d(amount))
-        for code, amount in effects.get("recovery", {}).get("partners", {}).items():
-            add(code, "recovered", d(amount))
-    problems = []
-    for code, line in stored["partners"].items():
-        for column in ("paid", "admitted", "recovered"):
-            found = rebuilt.get(code, {}).get(column, ZERO)
-            if found != d(line[column]):
-                problems.append(f"{code} {column}: ledger {line[column]}, events {text(found)}")
-    return problems
+        check.feed(event["payload"])
+    return check.compare(stored)
+
+
+def measure_ledger(measure: Mapping[str, Any], projects: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """A measure's money: committed (reserved), paid and recovered by its projects, available (left)."""
+    paid = recovered = ZERO
+    for project in projects:
+        totals = project["ledger"]["project"]
+        paid, recovered = paid + d(totals["paid"]), recovered + d(totals["recovered"])
+    committed = d(measure["reserved"])
+    return {
+        "committed": text(committed),
+        "paid": text(paid),
+        "recovered": text(recovered),
+        "available": text(d(measure["budget"]) - committed),
+    }

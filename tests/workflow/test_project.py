@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 
-from handlers.projectledger import reconcile
+from handlers.projectledger import measure_ledger, reconcile
 from scheduler.plan import plan
 from scheduler.simulation import run_until
 from tests.factories import World, applicants
 from tests.workflow.test_phase2 import Phase2
+from workflow.audit.replay import canonical_events, replay, stored_definitions
 from workflow.engine import Engine
 from workflow.errors import GuardRefused, TransitionNotAllowed
 
@@ -213,6 +214,30 @@ def test_partial_recomputation(world: World) -> None:
         "fattura fuori periodo",
     ]
     project.reconciles()
+    measure = project.engine.get("measure", project.p2.code).data
+    projects = [p.data for p in project.engine.find("project", parent_id=project.p2.code)]
+    assert measure_ledger(measure, projects) == {
+        "committed": "80000.00",
+        "paid": "80000.00",
+        "recovered": "0.00",
+        "available": str(Decimal(measure["budget"]) - Decimal("80000.00")),
+    }
+
+
+def test_final_report_not_filed_in_time(world: World) -> None:
+    """12 months from 10 Feb 2023 end on 10 Feb 2024; the final report is due 90 days later, 10 May 2024."""
+    project = innova(world)
+    world.at(2023, 2, 10, 10)
+    project.fire("accept", "applicant")
+    assert project.data["ends_on"] == "2024-02-10"
+    world.at(2024, 5, 10, 23, 59)
+    assert run_until(world.engine, world.engine.clock.now()) == []
+    world.at(2024, 5, 11, 0, 1)
+    code = project.data["partners"][0]["tax_code"]
+    with pytest.raises(GuardRefused, match="the final report was due by"):
+        project.report("final", {code: "100000.00"})
+    run_until(world.engine, world.engine.clock.now())
+    assert (project.state, project.data["forfeiture"]["term"]) == ("forfeiture_proposed", "final report")
 
 
 def test_total_revocation_after_an_advance_with_interest_across_years(world: World) -> None:
@@ -251,6 +276,19 @@ def test_total_revocation_after_an_advance_with_interest_across_years(world: Wor
         "0.00",
     )
     project.reconciles()
+    assert world.engine.replay().ok
+
+
+def test_replay_catches_a_ledger_that_drifts(world: World) -> None:
+    """An advance recorded in the ledger as 12,000.01 is reported by replay at the event that stores it."""
+    project = accepted_with_advance(world)
+    events = list(canonical_events(world.engine.db))
+    paid = next(e for e in events if e["trigger"] == "pay_advance")
+    code = project.data["partners"][0]["tax_code"]
+    paid["payload"]["changes"]["ledger"]["partners"][code]["paid"] = "12000.01"
+    result = replay(events, stored_definitions(world.engine.db))
+    assert [(p.seq, p.field) for p in result.illegal] == [(paid["seq"], "ledger")]
+    assert "paid 12000.01, the events say 12000.00" in result.illegal[0].reason
 
 
 def three_partners(world: World) -> Project:
@@ -362,3 +400,53 @@ def test_opening_needs_a_funded_application(engine: Engine) -> None:
             payload={"application_id": "A-000001"},
         )
     assert list(engine.events()) == []
+
+
+def test_the_cli_opens_and_accepts_a_project(engine: Engine, clock: Any, db_path: Any) -> None:
+    """The generic doors serve the project: create, fire, a bad date refused with exit 8, nothing written."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    p2 = Phase2(World(engine=engine, clock=clock, path=str(db_path)), "ricerca-e-innova-2023")
+    application = p2.submit(applicants(1, main="100000.00"))
+    owner = engine.get("application", application).data["owner"]
+    p2.evaluate(application, 60)
+    p2.fund(application)
+    cli = str(Path(sys.executable).parent / "filiere")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [cli, "--db", f"sqlite:///{db_path}", "--json", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+    opened = run(
+        "create",
+        "project",
+        "--actor",
+        OPERATOR,
+        "--role",
+        "operator",
+        "--data",
+        json.dumps({"application_id": application}),
+    )
+    assert opened.returncode == 0, opened.stderr
+    assert (
+        run("fire", "project", application, "accept", "--actor", owner, "--role", "applicant").returncode == 0
+    )
+    before = len(engine.history("project", application))
+    bad = run(
+        "fire",
+        "project",
+        application,
+        "pay_advance",
+        "--actor",
+        OPERATOR,
+        "--role",
+        "operator",
+        "--data",
+        json.dumps({"mandate": "M-1", "paid_on": "2023-13-01", "amount": "12000.00"}),
+    )
+    assert bad.returncode == 8
+    assert json.loads(bad.stderr)["type"] == "InvalidInput"
+    assert len(engine.history("project", application)) == before

@@ -450,3 +450,53 @@ def test_the_cli_opens_and_accepts_a_project(engine: Engine, clock: Any, db_path
     assert bad.returncode == 8
     assert json.loads(bad.stderr)["type"] == "InvalidInput"
     assert len(engine.history("project", application)) == before
+
+
+def three_with_advance(world: World) -> tuple[Project, list[str]]:
+    """Three SMEs of 100,000.00 (each 10,000.00 grant + 60,000.00 loan), advance 12,000.00 = 4,000.00 each."""
+    project = three_partners(world)
+    today = world.engine.clock.now().date().isoformat()
+    project.fire("pay_advance", "operator", mandate="M-1", paid_on=today, amount="12000.00")
+    world.at(2026, 1, 10, 10)
+    return project, [p["tax_code"] for p in project.data["partners"]]
+
+
+def test_recomputation_per_partner_at_the_minimum_share(world: World) -> None:
+    """Admitted 130,000.00 + 100,000.00 + 10,000.00: counted 100k + 100k + 10k = 210k of 300k = 70%, kept.
+
+    A: 10,000 x 130/100 = 13,000, cut to its award 10,000.00; loan 60,000.00.
+    B: 10,000.00 and 60,000.00. C: 10,000 x 10/100 = 1,000.00 and 6,000.00.
+    Grant 21,000.00, loan 126,000.00, released 210,000 - 147,000 = 63,000.00.
+    Net per partner: A 10,000 - 4,000 = 6,000; B 6,000; C 1,000 - 4,000 = -3,000; project 9,000.00.
+    Balance 9,000.00 + 126,000.00 = 135,000.00.
+    """
+    project, (a, b, c) = three_with_advance(world)
+    final = project.report("final", {a: "130000.00", b: "100000.00", c: "10000.00"})
+    project.review(final, {})
+    reserved = project.reserved()
+    figures = project.fire("recompute", "operator").payload["effects"]["recomputation"]
+    assert (figures["share"], figures["grant"], figures["loan"], figures["released"], figures["net"]) == (
+        "0.7000",
+        "21000.00",
+        "126000.00",
+        "63000.00",
+        "9000.00",
+    )
+    assert [figures["partners"][x]["grant"] for x in (a, b, c)] == ["10000.00", "10000.00", "1000.00"]
+    assert project.reserved() == reserved - Decimal("63000.00")
+    project.fire("pay_balance", "operator", mandate="M-2", paid_on="2026-01-10", amount="135000.00")
+    lines = project.data["ledger"]["partners"]
+    assert [lines[x]["paid"] for x in (a, b, c)] == ["70000.00", "70000.00", "7000.00"]
+    assert {line["outstanding"] for line in lines.values()} == {"0.00"}
+    project.reconciles()
+
+
+def test_one_cent_below_the_minimum_share_revokes_everything(world: World) -> None:
+    """209,999.99 of 300,000.00 counted is below 70%: total revocation, the 12,000.00 advance to recover."""
+    project, (a, b, c) = three_with_advance(world)
+    final = project.report("final", {a: "100000.00", b: "100000.00", c: "9999.99"})
+    project.review(final, {})
+    event = project.fire("recompute", "operator")
+    assert (event.to_state, event.payload["effects"]["recomputation"]["grant"]) == ("recovering", "0.00")
+    assert project.data["recovery"]["principal"] == "12000.00"
+    assert project.data["ledger"]["project"]["outstanding"] == "-12000.00"

@@ -31,7 +31,7 @@ from handlers.projectledger import (
 )
 from handlers.projectpayloads import PAYLOADS
 from handlers.settlement import MissingRate, add_months, interest, interest_parts, loan_plan, split
-from handlers.timeutil import ROME, for_people, from_json, to_json
+from handlers.timeutil import ROME, for_people, from_json, local_to_utc, to_json
 
 __all__ = ["PAYLOADS"]
 
@@ -132,6 +132,26 @@ def guard_nothing_paid(ctx: Context) -> Refusal | None:
 def guard_something_paid(ctx: Context) -> Refusal | None:
     """Money was paid: the revocation opens its recovery."""
     return None if _paid(ctx.data) > 0 else Refusal("something_paid", "nothing was paid", {})
+
+
+def _proposed_from(state: str) -> Any:
+    def guard(ctx: Context) -> Refusal | None:
+        found = ctx.data["forfeiture"]["from"]
+        return None if found == state else Refusal(f"proposed_from_{state}", f"proposed from {found}", {})
+
+    guard.__doc__ = f"The forfeiture was proposed while the project was {state}: it goes back there."
+    return guard
+
+
+guard_proposed_from_awarded = _proposed_from("awarded")
+guard_proposed_from_substitution_pending = _proposed_from("substitution_pending")
+guard_proposed_from_in_progress = _proposed_from("in_progress")
+
+
+def guard_new_term_ahead(ctx: Context) -> Refusal | None:
+    """Not forfeiting extends the term in course: the new term lies ahead."""
+    due = local_to_utc(ctx.payload["due"])
+    return None if due > ctx.now else Refusal("new_term_ahead", f"{for_people(due)} has passed", {})
 
 
 def _advance_amount(ctx: Context) -> Decimal:
@@ -462,6 +482,26 @@ def _revoke(ctx: Context, kind: str, reason: str | None) -> Outcome:
         **({"to_recover": changes["recovery"]} if "recovery" in changes else {}),
     }
     return Outcome(changes=changes, record=record, follow_ups=_release(ctx, held))
+
+
+def reinstate(ctx: Context) -> Outcome:
+    """The director does not forfeit: the term that passed is extended, the project goes back."""
+    origin, due = ctx.data["forfeiture"]["from"], to_json(local_to_utc(ctx.payload["due"]))
+    changes: dict[str, Any] = {"forfeiture": None}
+    if origin == "awarded":
+        changes["acceptance_due"] = due
+    elif origin == "substitution_pending":
+        changes["substitution"] = {**ctx.data["substitution"], "due": due}
+    else:
+        changes["final_report_due"] = due
+    extension = {
+        **ctx.data["forfeiture"],
+        "reason": ctx.payload["reason"],
+        "new_due": due,
+        "at": to_json(ctx.now),
+    }
+    changes["extensions"] = [*ctx.data.get("extensions", []), extension]
+    return Outcome(changes=changes, record={"extension": extension})
 
 
 def forfeit(ctx: Context) -> Outcome:

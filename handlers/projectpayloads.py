@@ -14,12 +14,12 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 
 from handlers.base import InvalidPayload
-from handlers.callconfig import Name, PartnerKind
+from handlers.callconfig import LocalTime, Name, PartnerKind
 from handlers.measureconfig import Size
 from handlers.money import Money
 from handlers.partners import normalise_tax_code
 from handlers.payloads import Empty, OptionalReason, Payload, Reason
-from handlers.timeutil import year_problem
+from handlers.timeutil import local_to_utc, year_problem
 
 
 def _bounded(day: date) -> date:
@@ -143,6 +143,20 @@ class Variant(Payload):
     partners: Annotated[list[Planned], Field(min_length=1, max_length=500)]
 
 
+class Reinstate(Payload):
+    """The director does not forfeit: the term in course is extended to ``due`` (local time, Rome)."""
+
+    reason: Name
+    due: LocalTime
+
+    def check(self) -> None:
+        """The new term is a real instant in Rome."""
+        try:
+            local_to_utc(self.due)
+        except ValueError as exc:
+            raise InvalidPayload("due", str(exc)) from exc
+
+
 class PayBalance(Payload):
     """The payment order of the balance (and the loan's disbursement)."""
 
@@ -164,6 +178,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     "accept": Empty,
     "propose_forfeiture": Empty,
     "forfeit": Reason,
+    "reinstate": Reinstate,
     "pay_advance": PayAdvance,
     "report": Report,
     "review": Review,

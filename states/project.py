@@ -58,6 +58,16 @@ PROJECT = MachineDefinition(
         ),
         arrow("forfeit", "forfeiture_proposed", "revoked", "director", ("nothing_paid",)),
         arrow("forfeit", "forfeiture_proposed", "recovering", "director", ("something_paid",)),
+        *(
+            arrow(
+                "reinstate",
+                "forfeiture_proposed",
+                back,
+                "director",
+                (f"proposed_from_{back}", "new_term_ahead"),
+            )
+            for back in ("awarded", "substitution_pending", "in_progress")
+        ),
         arrow("pay_advance", "in_progress", "=", "operator", ("advance_due", "guarantee_sufficient")),
         arrow("report", "in_progress", "=", "applicant", ("owner", "sal_allowed", "items_valid")),
         arrow("report", "in_progress", "final_review", "applicant", ("owner", "final_report", "items_valid")),

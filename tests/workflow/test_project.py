@@ -500,3 +500,17 @@ def test_one_cent_below_the_minimum_share_revokes_everything(world: World) -> No
     assert (event.to_state, event.payload["effects"]["recomputation"]["grant"]) == ("recovering", "0.00")
     assert project.data["recovery"]["principal"] == "12000.00"
     assert project.data["ledger"]["project"]["outstanding"] == "-12000.00"
+
+
+def test_the_director_may_extend_instead_of_forfeiting(world: World) -> None:
+    """A late acceptance justified: the director sets a new term ahead, the beneficiary accepts by it."""
+    project = innova(world)
+    world.clock.advance(days=31)
+    run_until(world.engine, world.engine.clock.now())
+    assert project.state == "forfeiture_proposed"
+    with pytest.raises(GuardRefused, match="has passed"):
+        project.fire("reinstate", "director", reason="PEC ricevuta in tempo", due="2023-01-01T12:00")
+    event = project.fire("reinstate", "director", reason="PEC ricevuta in tempo", due="2023-04-30T12:00")
+    assert event.to_state == "awarded"
+    assert project.data["acceptance_due"] == "2023-04-30T10:00:00Z"
+    assert project.fire("accept", "applicant").to_state == "in_progress"

@@ -514,3 +514,24 @@ def test_the_director_may_extend_instead_of_forfeiting(world: World) -> None:
     assert event.to_state == "awarded"
     assert project.data["acceptance_due"] == "2023-04-30T10:00:00Z"
     assert project.fire("accept", "applicant").to_state == "in_progress"
+
+
+def test_the_demo_continues_two_projects(tmp_path: Any) -> None:
+    """``filiere demo --funding``: one project closed by its balance, one by a recovery; replay is clean.
+
+    Alfa's advance, 160,000.00 paid 21 Jul 2025 and repaid 30 Jun 2026:
+    163 days of 2025 at 2%: 160,000 x 0.02 x 163 / 365 = 1,429.0410...
+    181 days of 2026 at 1.6%: 160,000 x 0.016 x 181 / 365 = 1,269.4795...; interest 2,698.52.
+    """
+    from workflow.demo.phase1 import run_demo
+
+    lines: list[str] = []
+    assert run_demo(tmp_path / "demo.db", echo=lines.append, funding=True)
+    engine = Engine(f"sqlite:///{tmp_path / 'demo.db'}")
+    try:
+        assert engine.replay().ok
+        assert [engine.get("project", a).state for a in ("A-000005", "A-000001")] == ["closed", "closed"]
+        assert engine.get("project", "A-000001").data["ledger"]["project"]["interest"] == "2698.52"
+        assert any("balance 1.057.000,00 € paid" in line for line in lines)
+    finally:
+        engine.db.dispose()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from handlers import application, call, decree, evaluator, measure, partnership, proposal
+from handlers import application, call, decree, evaluator, measure, partnership, project, proposal
 from handlers.base import (
     Context,
     DomainError,
@@ -31,6 +31,7 @@ MODULES: dict[str, ModuleType] = {
     "evaluator": evaluator,
     "measure": measure,
     "partnership": partnership,
+    "project": project,
     "proposal": proposal,
 }
 

@@ -18,6 +18,7 @@ from handlers.base import InvalidPayload
 from handlers.callconfig import Criterion, LocalTime, Name, local_instant
 from handlers.money import Money, Rate, text
 from handlers.payloads import Int, Payload
+from handlers.projectconfig import ProjectRules
 from handlers.timeutil import to_json
 
 Size = Literal["sme", "midcap", "large"]
@@ -148,6 +149,7 @@ class MeasureConfig(Payload):
     amounts: Amounts
     aid: Aid
     evaluation: Evaluation
+    project: ProjectRules = ProjectRules()
     sources: list[str] = []
     notes: list[str] = []
 

@@ -82,6 +82,23 @@ def lapse_jobs(entity: Snapshot) -> list[Job]:
     return [Job(entity.kind, entity.id, "lapse", due + AFTER, due)]
 
 
+def forfeiture_jobs(project: Snapshot) -> list[Job]:
+    """Propose forfeiture (*decadenza*) once the term in course passed: the director decides.
+
+    The term is the acceptance's for an awarded project, the substitute's for one
+    waiting for a substitute, the final report's for one in progress.
+    """
+    due_text = {
+        "awarded": project.data.get("acceptance_due"),
+        "substitution_pending": (project.data.get("substitution") or {}).get("due"),
+        "in_progress": project.data.get("final_report_due"),
+    }.get(project.state)
+    if due_text is None:
+        return []
+    due = from_json(due_text)
+    return [Job("project", project.id, "propose_forfeiture", due + AFTER, due)]
+
+
 def plan(engine: Engine) -> list[Job]:
     """Every job the database asks for now."""
     now = engine.clock.now()
@@ -95,4 +112,6 @@ def plan(engine: Engine) -> list[Job]:
     for kind in ("proposal", "application"):
         for entity in engine.entities(kind, states=("integration_requested",)):
             jobs += lapse_jobs(entity)
+    for project in engine.entities("project", states=("awarded", "substitution_pending", "in_progress")):
+        jobs += forfeiture_jobs(project)
     return jobs

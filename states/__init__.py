@@ -15,11 +15,12 @@ from states.definition import CREATE, ROLES, MachineDefinition, Transition, arro
 from states.evaluator import EVALUATOR
 from states.measure import MEASURE
 from states.partnership import PARTNERSHIP
+from states.project import PROJECT
 from states.proposal import PROPOSAL
 
 #: Every machine the engine runs, by name.
 DEFINITIONS: dict[str, MachineDefinition] = {
-    d.name: d for d in (CALL, PARTNERSHIP, EVALUATOR, PROPOSAL, DECREE, MEASURE, APPLICATION)
+    d.name: d for d in (CALL, PARTNERSHIP, EVALUATOR, PROPOSAL, DECREE, MEASURE, APPLICATION, PROJECT)
 }
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "EVALUATOR",
     "MEASURE",
     "PARTNERSHIP",
+    "PROJECT",
     "PROPOSAL",
     "ROLES",
     "MachineDefinition",

@@ -334,5 +334,7 @@ def check_role(definition: MachineDefinition, trigger: str, role: str, allowed: 
 
 
 def natural_id(kind: str, payload: Mapping[str, Any]) -> str | None:
-    """Calls and measures are known by their code."""
+    """Calls and measures are known by their code, a project by its funded application."""
+    if kind == "project":
+        return str(payload["application_id"])
     return str(payload["code"]) if kind in ("call", "measure") else None

@@ -84,6 +84,7 @@ class TestShippedDefinitions:
             "decree",
             "measure",
             "application",
+            "project",
         }
 
     def test_toy_validates(self) -> None:

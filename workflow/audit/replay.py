@@ -182,7 +182,8 @@ def entries_digest(entries: Iterable[str]) -> str:
 #: Entities whose data the legality of other entities' events depends on: always kept whole.
 CONTEXT_KINDS = frozenset({"call", "measure"})
 #: The kinds whose parent (``call_id`` or ``measure_id`` in their creating event) replay tracks.
-PARENT_FIELDS = {"proposal": "call_id", "decree": "call_id", "application": "measure_id"}
+_IN = "measure_id"
+PARENT_FIELDS = {"proposal": "call_id", "decree": "call_id", "application": _IN, "project": _IN}
 
 
 class Replayer:
@@ -195,6 +196,7 @@ class Replayer:
         self.context: dict[tuple[str, str], dict[str, Any]] = {}
         self.parents: dict[str, dict[str, str]] = {kind: {} for kind in PARENT_FIELDS}
         self.last_time = ""
+        self.ledgers: dict[str, Any] = {}
 
     def apply(self, event: Mapping[str, Any]) -> None:
         """Judge and apply one event (canonical form: timestamps as text, payload parsed)."""
@@ -224,6 +226,16 @@ class Replayer:
             self._keep(key, event, changes)
         if kind == "decree" and event["trigger"] == "approve":
             self._list_version(event)
+        if kind == "project":
+            self._ledger(event, f"{kind} {entity_id}")
+
+    def _ledger(self, event: Mapping[str, Any], where: str) -> None:
+        """A project's ledger must reconcile, to the cent, with the money its events moved."""
+        from handlers.projectledger import LedgerCheck
+
+        check = self.ledgers.setdefault(event["entity_id"], LedgerCheck())
+        for reason in check.feed(event["payload"]):
+            self.result.illegal.append(Problem(event["seq"], where, "ledger", None, event["trigger"], reason))
 
     def parent(self, key: tuple[str, str]) -> str | None:
         """The call or measure an entity was created under, if its kind has one."""

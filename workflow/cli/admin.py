@@ -76,8 +76,9 @@ def diagram(kind: str | None, everything: bool) -> None:
     help="The demo's SQLite file (recreated).",
 )
 @click.option("--verbose", is_flag=True, help="Interleave the engine's log line of every transition.")
+@click.option("--funding", is_flag=True, help="Continue two funded projects to a balance and a recovery.")
 @guarded
-def demo(path: str, verbose: bool) -> None:
+def demo(path: str, verbose: bool, funding: bool) -> None:
     """Tell a whole funding story on a fresh SQLite file, with a simulated clock (Europe/Rome).
 
     Phase 1, the 2022 manifestazione di interesse MI-FILIERE-2022: partnerships register,
@@ -94,7 +95,7 @@ def demo(path: str, verbose: bool) -> None:
     from workflow.logconfig import configure
 
     configure(level=logging.INFO if verbose else logging.WARNING)
-    ok = run_demo(path, echo=click.echo)
+    ok = run_demo(path, echo=click.echo, funding=funding)
     _console_key(path)
     sys.exit(0 if ok else EXIT_CODES["audit chain broken"])
 

@@ -23,8 +23,11 @@ from workflow.demo.story import DIRECTOR, GOOD, OPERATOR, SYSTEM, WEAK, WORTHY, 
 from workflow.engine import Engine
 
 
-def run_demo(path: str | Path, echo: Echo = print) -> bool:
-    """Run the story on a fresh SQLite file at ``path``; return whether the chain verifies."""
+def run_demo(path: str | Path, echo: Echo = print, *, funding: bool = False) -> bool:
+    """Run the story on a fresh SQLite file at ``path``; return whether the chain verifies.
+
+    ``funding`` adds the funded projects' chapter (``workflow.demo.funding``).
+    """
     target = Path(path)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{target}{suffix}").unlink(missing_ok=True)
@@ -35,7 +38,7 @@ def run_demo(path: str | Path, echo: Echo = print) -> bool:
         f"Filiere demo: the 2022 call and two Phase-2 measures, on {target} (simulated clock, Europe/Rome)\n"
     )
     try:
-        ids = _phase_one(story)
+        ids = _phase_one(story, funding=funding)
         _summary(story, ids)
     finally:
         engine.db.dispose()
@@ -46,13 +49,17 @@ def run_demo(path: str | Path, echo: Echo = print) -> bool:
     return bool(report.ok)
 
 
-def _phase_one(s: Story) -> dict[str, str]:
+def _phase_one(s: Story, *, funding: bool = False) -> dict[str, str]:
     """Both phases in date order: Phase-2 measures open while Phase 1 goes on."""
     ids = _opening(s)
     _first_round(s, ids)
     ranked_measure_2022(s, ids)
     _second_round(s, ids)
     first_come_measure_2024(s, ids)
+    if funding:
+        from workflow.demo.funding import projects_chapter
+
+        projects_chapter(s, ids)
     _deadline(s, ids)
     return ids
 

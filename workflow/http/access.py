@@ -42,7 +42,7 @@ PUBLIC = ("call", "measure")
 #: Kinds readable from one state on (and events reaching it).
 PUBLIC_FROM = {"decree": "approved"}
 #: Kinds that carry an ``owner`` (an applicant's account).
-OWNED = ("partnership", "proposal", "application")
+OWNED = ("partnership", "proposal", "application", "project")
 #: At most this many events are read per feed request for a filtered reader: each page
 #: costs a bounded amount of work however few of the events the reader may see.
 SCAN = 10_000

@@ -232,3 +232,20 @@ def release(ctx: Context) -> Outcome:
 def archive(ctx: Context) -> Outcome:
     """Record the archiving."""
     return Outcome(changes={"archived_at": to_json(ctx.now)})
+
+
+# --- for the application's rules ------------------------------------------------
+
+
+def measure_of(ctx: Context) -> Snapshot:
+    """The measure the application in ``ctx`` belongs to (or names, at creation)."""
+    measure = ctx.reader.get("measure", ctx.data.get("measure_id") or ctx.payload["measure_id"])
+    if measure is None:  # pragma: no cover - the create guard makes this impossible
+        raise LookupError("measure vanished")
+    return measure
+
+
+def siblings(ctx: Context, states: Sequence[str]) -> list[Snapshot]:
+    """Other applications of the same measure, in the given states."""
+    everyone = ctx.reader.find("application", parent_id=measure_of(ctx).id)
+    return [a for a in everyone if a.id != ctx.entity_id and a.state in states]

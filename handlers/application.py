@@ -21,7 +21,7 @@ from pydantic import Field, field_validator
 from handlers import funding
 from handlers.aid import compute, pair_for
 from handlers.base import Context, Outcome, Refusal
-from handlers.bonus import bonus_points
+from handlers.bonus import bonus_points, recognition
 from handlers.callconfig import Name, PartnerKind
 from handlers.funding import (
     Revoke,
@@ -29,9 +29,11 @@ from handlers.funding import (
     guard_funding_order,
     guard_no_budget_left,
     guard_one_grant_per_company,
+    guard_revocation_partial,
+    guard_revocation_total,
     guard_revocation_within_award,
 )
-from handlers.measure import PENDING, WAITING
+from handlers.measure import HOLDING, PENDING, WAITING
 from handlers.measure import measure_of as _measure
 from handlers.measure import siblings as _siblings
 from handlers.measureconfig import Size
@@ -239,7 +241,7 @@ def guard_one_project_per_partner(ctx: Context) -> Refusal | None:
     if not _measure(ctx).data["composition"]["one_project_per_partner"]:
         return None
     mine = {p["tax_code"] for p in ctx.data["partners"]}
-    for other in _siblings(ctx, (*PENDING, *WAITING, "funded")):
+    for other in _siblings(ctx, (*PENDING, *WAITING, *HOLDING)):
         shared = sorted(mine & {p["tax_code"] for p in other.data["partners"]})
         if shared:
             return Refusal(
@@ -362,15 +364,12 @@ def submit(ctx: Context) -> Outcome:
         pre_amortisation_months=ctx.data.get("pre_amortisation_months", 0),
     )
     protocol = f"{measure.data['code']}-{number:06d}"
-    return Outcome(
-        changes={
-            "protocol": protocol,
-            "protocol_number": number,
-            "submitted_at": to_json(ctx.now),
-            "aid": aid,
-        },
-        record={"protocol": protocol, "aid": {k: aid[k] for k in ("base", "grant", "loan")}},
-    )
+    changes = {"protocol": protocol, "protocol_number": number, "submitted_at": to_json(ctx.now), "aid": aid}
+    record: dict[str, Any] = {"protocol": protocol, "aid": {k: aid[k] for k in ("base", "grant", "loan")}}
+    seen = recognition(ctx)  # the Phase-1 bonus is judged now, on the list in force
+    if seen is not None:
+        changes["recognition"] = record["recognition"] = seen
+    return Outcome(changes=changes, record=record)
 
 
 def request_integration(ctx: Context) -> Outcome:
@@ -405,9 +404,13 @@ def evaluate(ctx: Context) -> Outcome:
         "bonus": bonus,
         "at": to_json(ctx.now),
     }
+    record: dict[str, Any] = {"score": score, "bonus": bonus, "total": score + bonus}
+    if "recognition" in ctx.data:  # the list version the bonus was judged on, at submission
+        evaluation["list_version"] = record["list_version"] = ctx.data["recognition"]["list_version"]
     return Outcome(
         changes={"evaluation": evaluation, "total": score + bonus},
-        record={"score": score, "bonus": bonus, "total": score + bonus},
+        record=record,
+        follow_ups=funding.after_admission(ctx) if score >= threshold else (),
     )
 
 
@@ -423,6 +426,8 @@ __all__ = [  # the machine finds a trigger's guards by name in this module
     "guard_funding_order",
     "guard_no_budget_left",
     "guard_one_grant_per_company",
+    "guard_revocation_partial",
+    "guard_revocation_total",
     "guard_revocation_within_award",
 ]
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from handlers.aid import lead_index, per_partner, schedule, take_back
 from handlers.base import Context, FollowUp, Outcome, Refusal
 from handlers.callconfig import Name
-from handlers.measure import PENDING, WAITING, measure_of, queue, remaining, siblings
+from handlers.measure import HOLDING, PENDING, WAITING, exhausted, measure_of, queue, remaining, siblings
 from handlers.money import ZERO, Money, cents, euro, text
 from handlers.payloads import Payload
 from handlers.timeutil import to_json
@@ -67,8 +68,14 @@ def guard_budget_left(ctx: Context) -> Refusal | None:
 
 
 def guard_no_budget_left(ctx: Context) -> Refusal | None:
-    """An admitted application is left unfunded only when the budget cannot cover it."""
-    if guard_budget_left(ctx) is not None:
+    """An admitted application is left unfunded only when the budget cannot cover it.
+
+    Or when its first-come measure closed as exhausted: the sportello serves in
+    arrival order, so a smaller application behind the one that did not fit
+    is not funded either.
+    """
+    measure = measure_of(ctx)
+    if guard_budget_left(ctx) is not None or (measure.state == "closed" and "exhausted" in measure.data):
         return None
     return Refusal("no_budget_left", f"the budget still covers {ctx.entity_id}", {})
 
@@ -78,7 +85,7 @@ def guard_one_grant_per_company(ctx: Context) -> Refusal | None:
     if not measure_of(ctx).data["composition"]["one_grant_per_company"]:
         return None
     mine = {p["tax_code"] for p in ctx.data["partners"]}
-    for other in siblings(ctx, ("funded",)):
+    for other in siblings(ctx, HOLDING):
         shared = sorted(mine & {p["tax_code"] for p in other.data["partners"]})
         if shared:
             return Refusal(
@@ -98,12 +105,31 @@ def guard_revocation_within_award(ctx: Context) -> Refusal | None:
     return Refusal("revocation_within_award", f"{euro(amount)} is not within the award of {euro(base)}", {})
 
 
+def guard_revocation_total(ctx: Context) -> Refusal | None:
+    """A revocation with no amount, or of the whole award, is total: the application is revoked."""
+    amount = ctx.payload.get("amount")
+    if amount is None or Decimal(amount) == Decimal(ctx.data["award"]["base"]):
+        return None
+    return Refusal("revocation_total", f"{euro(amount)} is part of the award", {})
+
+
+def guard_revocation_partial(ctx: Context) -> Refusal | None:
+    """A revocation of less than the award is partial: the application keeps the rest."""
+    amount = ctx.payload.get("amount")
+    if amount is not None and Decimal(amount) < Decimal(ctx.data["award"]["base"]):
+        return None
+    return Refusal("revocation_partial", "the whole award is revoked", {})
+
+
 # --- handlers ---------------------------------------------------------------
 
 
 def fund(ctx: Context) -> Outcome:
     """Award the aid, reserve it in the measure, and fund the cited proposal."""
     award = dict(ctx.data["aid"])
+    award["partners"] = per_partner(
+        measure_of(ctx).data["aid"], ctx.data["partners"], award, ctx.data.get("variant")
+    )
     amount = award["base"]
     follow = [
         FollowUp(
@@ -116,7 +142,7 @@ def fund(ctx: Context) -> Outcome:
         follow.append(FollowUp("proposal", proposal.id, "fund", {"application_id": ctx.entity_id}))
     return Outcome(
         changes={"award": award, "funded_at": to_json(ctx.now)},
-        record={"award": {k: award[k] for k in ("base", "grant", "loan")}},
+        record={"award": {k: award[k] for k in ("base", "grant", "loan", "partners")}},
         follow_ups=tuple(follow),
     )
 
@@ -124,14 +150,20 @@ def fund(ctx: Context) -> Outcome:
 def shelve(ctx: Context) -> Outcome:
     """Admitted, not funded: no money for it now; a first-come measure closes as exhausted."""
     measure = measure_of(ctx)
-    follow: tuple[FollowUp, ...] = ()
-    if measure.data["procedure"] == "first_come" and measure.state == "open":
-        follow = (
-            FollowUp(
-                "measure", measure.id, "close", {"reason": "budget exhausted"}, actor="system", role="system"
-            ),
+    left, need = euro(remaining(measure.data)), euro(ctx.data["aid"]["base"])
+    closing = (
+        FollowUp(
+            "measure",
+            measure.id,
+            "close",
+            {"reason": f"budget exhausted: {left} left, {ctx.entity_id} needs {need}"},
+            actor="system",
+            role="system",
         )
-    return Outcome(changes={"shelved_at": to_json(ctx.now)}, follow_ups=follow)
+        if measure.data["procedure"] == "first_come" and measure.state == "open"
+        else None
+    )
+    return Outcome(changes={"shelved_at": to_json(ctx.now)}, follow_ups=(closing,) if closing else ())
 
 
 def renounce(ctx: Context) -> Outcome:
@@ -148,19 +180,44 @@ def renounce(ctx: Context) -> Outcome:
 
 
 def revoke(ctx: Context) -> Outcome:
-    """Revoke all or part of the award: what is taken back is released and to be recovered."""
+    """Revoke all or part of the award: what is taken back is released and to be recovered.
+
+    The amount is split between grant and loan in the award's proportion
+    (half-up), then per partner in proportion to what each holds (largest
+    remainder); the award becomes what is kept, so grant + loan = aid, per
+    partner and in total, after any number of partial revocations.
+    """
     award = ctx.data["award"]
     base = Decimal(award["base"])
     amount = Decimal(ctx.payload.get("amount") or base)
     grant_part = cents(amount * Decimal(award["grant"]) / base) if base else ZERO
+    loan_part = amount - grant_part
+    shares = award.get("partners") or per_partner(
+        measure_of(ctx).data["aid"], ctx.data["partners"], award, ctx.data.get("variant")
+    )
+    rows = take_back(shares, grant_part, loan_part, lead_index(ctx.data["partners"]))
     revocation = {
         "reason": ctx.payload["reason"],
         "partial": amount < base,
         "amount": text(amount),
         "grant": text(grant_part),
-        "loan": text(amount - grant_part),
+        "loan": text(loan_part),
         "kept": text(base - amount),
+        "partners": [
+            {"tax_code": r["tax_code"], "grant": r["revoked_grant"], "loan": r["revoked_loan"]} for r in rows
+        ],
         "at": to_json(ctx.now),
+    }
+    kept_loan = Decimal(award["loan"]) - loan_part
+    kept = {
+        **award,
+        "base": text(base - amount),
+        "grant": text(Decimal(award["grant"]) - grant_part),
+        "loan": text(kept_loan),
+        "partners": [{k: r[k] for k in ("tax_code", "name", "grant", "loan", "aid")} for r in rows],
+        "instalments": schedule(
+            measure_of(ctx).data["aid"], kept_loan, ctx.data.get("pre_amortisation_months", 0)
+        ),
     }
     release = FollowUp(
         "measure",
@@ -169,5 +226,33 @@ def revoke(ctx: Context) -> Outcome:
         {"application_id": ctx.entity_id, "amount": text(amount)},
     )
     return Outcome(
-        changes={"revocation": revocation}, record={"revocation": revocation}, follow_ups=(release,)
+        changes={
+            "award": kept,
+            "revocation": revocation,
+            "revocations": [*ctx.data.get("revocations", []), revocation],
+        },
+        record={"revocation": revocation},
+        follow_ups=(release,),
     )
+
+
+def after_admission(ctx: Context) -> tuple[FollowUp, ...]:
+    """What admitting an application owes a first-come measure that cannot fund it.
+
+    Admitted after the measure closed as exhausted: shelved at once. Admitted
+    as the next in arrival order of an open measure whose remaining money
+    cannot fund it: the measure closes itself (and shelves it).
+    """
+    measure = measure_of(ctx)
+    if measure.state == "closed" and "exhausted" in measure.data:
+        shelve = FollowUp(
+            "application",
+            ctx.entity_id,
+            "shelve",
+            {"reason": "budget exhausted"},
+            actor="system",
+            role="system",
+        )
+        return (shelve,)
+    closing = exhausted(ctx.reader, measure, remaining(measure.data), admitted=ctx.entity_id)
+    return (closing,) if closing is not None else ()

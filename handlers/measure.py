@@ -95,15 +95,18 @@ def scorrimento(
     if measure["procedure"] == "ranked" and (state != "closed" or any(a.state in PENDING for a in everyone)):
         return ()
     owed: list[FollowUp] = []
+    once = measure["composition"].get("one_grant_per_company", False)
+    holders = {p["tax_code"] for a in everyone if a.state in HOLDING for p in a.data["partners"]}
     for application in queue(measure, everyone):
         if application.state in PENDING:
             break
         if application.state not in WAITING:
             continue
         need = Decimal(application.data["aid"]["base"])
-        if need > money:
+        mine = {p["tax_code"] for p in application.data["partners"]}
+        if need > money or (once and mine & holders):  # one grant per company: a director's call
             break
-        money -= need
+        money, holders = money - need, holders | mine
         owed.append(FollowUp("application", application.id, "fund", {}, actor="system", role="system"))
     return tuple(owed)
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from tests.factories import World, applicants
-from tests.workflow.test_phase2 import Phase2
+from tests.workflow.test_phase2 import Phase2, unlead
 from workflow.engine import Engine
 
 
@@ -135,3 +135,26 @@ def test_no_scorrimento_before_the_ranking_is_final(world: World) -> None:
     )
     assert event.payload["effects"]["remaining"] == "1400000.00"
     assert p2.engine.get("application", application).state == "admitted"
+
+
+def test_one_grant_per_company_stops_the_chain(world: World) -> None:
+    """ "A ciascuna impresa può essere concessa una sola agevolazione": the chain stops, the release stands.
+
+    The next in rank shares a company with a funded project, so it cannot be funded; the
+    renunciation still goes through and nobody behind it is funded over its head.
+    """
+    p2 = Phase2(world, "bando-filiere-2022", budget="800000.00")
+    team_a = applicants(10, start=8600, main="80000.00")
+    a = p2.submit(team_a)
+    b = p2.submit(applicants(10, start=8620, main="80000.00"))
+    c = p2.submit(unlead([*applicants(9, start=8640, main="80000.00"), dict(team_a[5])]))
+    d = p2.submit(applicants(10, start=8660, main="80000.00"))
+    p2.close()
+    for application, score in ((a, 90), (b, 85), (c, 80), (d, 75)):
+        p2.evaluate(application, score)
+    p2.fund(a)
+    p2.fund(b)
+    owner = p2.engine.get("application", b).data["owner"]
+    p2.engine.fire("application", b, "renounce", actor=owner, role="applicant")
+    assert [p2.engine.get("application", x).state for x in (b, c, d)] == ["renounced", "admitted", "admitted"]
+    assert p2.ledger() == (Decimal("800000.00"), Decimal("400000.00"))

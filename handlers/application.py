@@ -1,10 +1,11 @@
 """Handlers of the Application machine (Phase 2).
 
 Submission checks the measure's composition, amounts and eligibility rules and
-computes the aid the rules give; evaluation adds the Phase-1 bonus only above
-the threshold; funding follows the measure's order (rank or protocol), reserves
-the money in the measure in the same transaction, and moves a cited Phase-1
-proposal listed → funded.
+computes the aid the rules give; evaluation adds the Phase-1 bonus
+(:mod:`handlers.bonus`) only above the threshold. Funding, shelving,
+renunciation and revocation live in :mod:`handlers.funding`; they are imported
+here because the machine finds a trigger's handler and guards by name in this
+module.
 """
 
 from __future__ import annotations
@@ -17,12 +18,26 @@ from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 
+from handlers import funding
 from handlers.aid import compute, pair_for
-from handlers.base import Context, FollowUp, Outcome, Refusal, Snapshot
+from handlers.base import Context, Outcome, Refusal
+from handlers.bonus import bonus_points, recognition
 from handlers.callconfig import Name, PartnerKind
-from handlers.measure import PENDING, WAITING, queue, remaining
+from handlers.funding import (
+    Revoke,
+    guard_budget_left,
+    guard_funding_order,
+    guard_no_budget_left,
+    guard_one_grant_per_company,
+    guard_revocation_partial,
+    guard_revocation_total,
+    guard_revocation_within_award,
+)
+from handlers.measure import HOLDING, PENDING, WAITING
+from handlers.measure import measure_of as _measure
+from handlers.measure import siblings as _siblings
 from handlers.measureconfig import Size
-from handlers.money import Money, cents, euro, text
+from handlers.money import Money, euro
 from handlers.partners import normalise_tax_code
 from handlers.partnership import guard_owner as _owner
 from handlers.payloads import Empty, Int, OptionalReason, Payload
@@ -63,13 +78,6 @@ class Draft(Payload):
     owner: Name | None = None
 
 
-class Revoke(Payload):
-    """A revocation: total (no amount) or partial (the amount revoked)."""
-
-    reason: Name
-    amount: Money | None = None
-
-
 PAYLOADS: dict[str, type[Payload]] = {
     "create": Draft,
     "submit": Empty,
@@ -85,21 +93,8 @@ PAYLOADS: dict[str, type[Payload]] = {
 }
 
 
-def _measure(ctx: Context) -> Snapshot:
-    measure = ctx.reader.get("measure", ctx.data.get("measure_id") or ctx.payload["measure_id"])
-    if measure is None:  # pragma: no cover - the create guard makes this impossible
-        raise LookupError("measure vanished")
-    return measure
-
-
 def _total(partner: Mapping[str, Any]) -> Decimal:
     return Decimal(partner["main"]) + Decimal(partner["experimental"])
-
-
-def _siblings(ctx: Context, states: Sequence[str]) -> list[Snapshot]:
-    """Other applications of the same measure, in the given states."""
-    everyone = ctx.reader.find("application", parent_id=_measure(ctx).id)
-    return [a for a in everyone if a.id != ctx.entity_id and a.state in states]
 
 
 # --- guards -----------------------------------------------------------------
@@ -246,7 +241,7 @@ def guard_one_project_per_partner(ctx: Context) -> Refusal | None:
     if not _measure(ctx).data["composition"]["one_project_per_partner"]:
         return None
     mine = {p["tax_code"] for p in ctx.data["partners"]}
-    for other in _siblings(ctx, (*PENDING, *WAITING, "funded")):
+    for other in _siblings(ctx, (*PENDING, *WAITING, *HOLDING)):
         shared = sorted(mine & {p["tax_code"] for p in other.data["partners"]})
         if shared:
             return Refusal(
@@ -348,76 +343,6 @@ def guard_threshold_missed(ctx: Context) -> Refusal | None:
     )
 
 
-def guard_funding_order(ctx: Context) -> Refusal | None:
-    """Funding follows the measure's order: rank (once final) or protocol."""
-    measure = _measure(ctx)
-    everyone = ctx.reader.find("application", parent_id=measure.id)
-    ranked = measure.data["procedure"] == "ranked"
-    if ranked:
-        undecided = [a.id for a in everyone if a.state in PENDING]
-        if measure.state != "closed" or undecided:
-            why = (
-                f"still being evaluated: {', '.join(undecided)}"
-                if undecided
-                else f"measure {measure.id} is still open"
-            )
-            return Refusal("funding_order", f"the ranking is not final ({why})", {"undecided": undecided})
-    blocking = (*WAITING,) if ranked else (*PENDING, *WAITING)
-    for application in queue(measure, everyone):
-        if application.id == ctx.entity_id:
-            return None
-        if application.state in blocking:
-            order = "rank" if ranked else "protocol order"
-            return Refusal(
-                "funding_order", f"{application.id} comes first in {order}", {"first": application.id}
-            )
-    return None  # pragma: no cover - the application itself is always in the queue
-
-
-def guard_budget_left(ctx: Context) -> Refusal | None:
-    """The measure's remaining budget covers the whole aid."""
-    left, aid = remaining(_measure(ctx).data), Decimal(ctx.data["aid"]["base"])
-    if aid <= left:
-        return None
-    return Refusal(
-        "budget_left",
-        f"aid {euro(aid)}, budget left {euro(left)}",
-        {"aid": text(aid), "remaining": text(left)},
-    )
-
-
-def guard_no_budget_left(ctx: Context) -> Refusal | None:
-    """An admitted application is left unfunded only when the budget cannot cover it."""
-    if guard_budget_left(ctx) is not None:
-        return None
-    return Refusal("no_budget_left", f"the budget still covers {ctx.entity_id}", {})
-
-
-def guard_one_grant_per_company(ctx: Context) -> Refusal | None:
-    """Where the measure says so, a company gets one grant, in one project only."""
-    if not _measure(ctx).data["composition"]["one_grant_per_company"]:
-        return None
-    mine = {p["tax_code"] for p in ctx.data["partners"]}
-    for other in _siblings(ctx, ("funded",)):
-        shared = sorted(mine & {p["tax_code"] for p in other.data["partners"]})
-        if shared:
-            return Refusal(
-                "one_grant_per_company",
-                f"{', '.join(shared)} already funded in {other.id}",
-                {"application": other.id},
-            )
-    return None
-
-
-def guard_revocation_within_award(ctx: Context) -> Refusal | None:
-    """A partial revocation takes back more than nothing and at most the award."""
-    amount = ctx.payload.get("amount")
-    base = Decimal(ctx.data["award"]["base"])
-    if amount is None or ZERO < Decimal(amount) <= base:
-        return None
-    return Refusal("revocation_within_award", f"{euro(amount)} is not within the award of {euro(base)}", {})
-
-
 # --- handlers ---------------------------------------------------------------
 
 
@@ -439,15 +364,12 @@ def submit(ctx: Context) -> Outcome:
         pre_amortisation_months=ctx.data.get("pre_amortisation_months", 0),
     )
     protocol = f"{measure.data['code']}-{number:06d}"
-    return Outcome(
-        changes={
-            "protocol": protocol,
-            "protocol_number": number,
-            "submitted_at": to_json(ctx.now),
-            "aid": aid,
-        },
-        record={"protocol": protocol, "aid": {k: aid[k] for k in ("base", "grant", "loan")}},
-    )
+    changes = {"protocol": protocol, "protocol_number": number, "submitted_at": to_json(ctx.now), "aid": aid}
+    record: dict[str, Any] = {"protocol": protocol, "aid": {k: aid[k] for k in ("base", "grant", "loan")}}
+    seen = recognition(ctx)  # the Phase-1 bonus is judged now, on the list in force
+    if seen is not None:
+        changes["recognition"] = record["recognition"] = seen
+    return Outcome(changes=changes, record=record)
 
 
 def request_integration(ctx: Context) -> Outcome:
@@ -471,32 +393,10 @@ def lapse(ctx: Context) -> Outcome:
     return Outcome(changes={"lapsed_at": to_json(ctx.now)})
 
 
-def _bonus(ctx: Context) -> int:
-    """The Phase-1 bonus, if the application cites a proposal recognised in time."""
-    rule = _measure(ctx).data["evaluation"].get("bonus")
-    proposal_id = ctx.data.get("proposal_id")
-    proposal = ctx.reader.get("proposal", proposal_id) if rule and proposal_id else None
-    if (
-        rule is None
-        or proposal is None
-        or proposal.state not in ("listed", "funded")
-        or proposal.parent_id != rule["call_id"]
-    ):
-        return 0
-    cutoffs = _measure(ctx).data["bonus_cutoffs_utc"]
-    for cutoff, field in (
-        (cutoffs.get("submitted_by"), "submitted_at"),
-        (cutoffs.get("recognised_by"), "listed_at"),
-    ):
-        if cutoff is not None and from_json(proposal.data[field]) > from_json(cutoff):
-            return 0
-    return int(rule["points"])
-
-
 def evaluate(ctx: Context) -> Outcome:
     """Record the score, and add the bonus only if the score reached the threshold."""
     score, threshold = _score(ctx)
-    bonus = _bonus(ctx) if score >= threshold else 0
+    bonus = bonus_points(ctx) if score >= threshold else 0
     evaluation = {
         "evaluator": ctx.actor,
         "scores": dict(ctx.payload["scores"]),
@@ -504,84 +404,49 @@ def evaluate(ctx: Context) -> Outcome:
         "bonus": bonus,
         "at": to_json(ctx.now),
     }
+    record: dict[str, Any] = {"score": score, "bonus": bonus, "total": score + bonus}
+    if "recognition" in ctx.data:  # the list version the bonus was judged on, at submission
+        evaluation["list_version"] = record["list_version"] = ctx.data["recognition"]["list_version"]
     return Outcome(
         changes={"evaluation": evaluation, "total": score + bonus},
-        record={"score": score, "bonus": bonus, "total": score + bonus},
-    )
-
-
-def fund(ctx: Context) -> Outcome:
-    """Award the aid, reserve it in the measure, and fund the cited proposal."""
-    award = dict(ctx.data["aid"])
-    amount = award["base"]
-    follow = [
-        FollowUp(
-            "measure", ctx.data["measure_id"], "reserve", {"application_id": ctx.entity_id, "amount": amount}
-        )
-    ]
-    proposal_id = ctx.data.get("proposal_id")
-    proposal = ctx.reader.get("proposal", proposal_id) if proposal_id else None
-    if proposal is not None and proposal.state == "listed":
-        follow.append(FollowUp("proposal", proposal.id, "fund", {"application_id": ctx.entity_id}))
-    return Outcome(
-        changes={"award": award, "funded_at": to_json(ctx.now)},
-        record={"award": {k: award[k] for k in ("base", "grant", "loan")}},
-        follow_ups=tuple(follow),
-    )
-
-
-def shelve(ctx: Context) -> Outcome:
-    """Admitted, not funded: no money for it now; a first-come measure closes as exhausted."""
-    measure = _measure(ctx)
-    follow: tuple[FollowUp, ...] = ()
-    if measure.data["procedure"] == "first_come" and measure.state == "open":
-        follow = (
-            FollowUp(
-                "measure", measure.id, "close", {"reason": "budget exhausted"}, actor="system", role="system"
-            ),
-        )
-    return Outcome(changes={"shelved_at": to_json(ctx.now)}, follow_ups=follow)
-
-
-def renounce(ctx: Context) -> Outcome:
-    """Give the award back; the money goes to the next in line."""
-    amount = ctx.data["award"]["base"]
-    release = FollowUp(
-        "measure", ctx.data["measure_id"], "release", {"application_id": ctx.entity_id, "amount": amount}
-    )
-    return Outcome(
-        changes={"renounced_at": to_json(ctx.now), **ctx.payload},
-        record={"released": amount},
-        follow_ups=(release,),
-    )
-
-
-def revoke(ctx: Context) -> Outcome:
-    """Revoke all or part of the award: what is taken back is released and to be recovered."""
-    award = ctx.data["award"]
-    base = Decimal(award["base"])
-    amount = Decimal(ctx.payload.get("amount") or base)
-    grant_part = cents(amount * Decimal(award["grant"]) / base) if base else ZERO
-    revocation = {
-        "reason": ctx.payload["reason"],
-        "partial": amount < base,
-        "amount": text(amount),
-        "grant": text(grant_part),
-        "loan": text(amount - grant_part),
-        "kept": text(base - amount),
-        "at": to_json(ctx.now),
-    }
-    release = FollowUp(
-        "measure",
-        ctx.data["measure_id"],
-        "release",
-        {"application_id": ctx.entity_id, "amount": text(amount)},
-    )
-    return Outcome(
-        changes={"revocation": revocation}, record={"revocation": revocation}, follow_ups=(release,)
+        record=record,
+        follow_ups=funding.after_admission(ctx) if score >= threshold else (),
     )
 
 
 def withdraw(ctx: Context) -> Outcome:
     """Record the withdrawal."""
     return Outcome(changes={"withdrawn_at": to_json(ctx.now), **ctx.payload})
+
+
+# --- funding (the rules are in handlers.funding) -------------------------------
+
+__all__ = [  # the machine finds a trigger's guards by name in this module
+    "guard_budget_left",
+    "guard_funding_order",
+    "guard_no_budget_left",
+    "guard_one_grant_per_company",
+    "guard_revocation_partial",
+    "guard_revocation_total",
+    "guard_revocation_within_award",
+]
+
+
+def fund(ctx: Context) -> Outcome:
+    """Award the aid, reserve it in the measure, and fund the cited proposal."""
+    return funding.fund(ctx)
+
+
+def shelve(ctx: Context) -> Outcome:
+    """Admitted, not funded: no money for it now."""
+    return funding.shelve(ctx)
+
+
+def renounce(ctx: Context) -> Outcome:
+    """Give the award back; the money goes to the next in line."""
+    return funding.renounce(ctx)
+
+
+def revoke(ctx: Context) -> Outcome:
+    """Revoke all or part of the award: what is taken back is released and to be recovered."""
+    return funding.revoke(ctx)

@@ -5,11 +5,16 @@ moves that proposal listed → funded when the application is funded. Admitted
 applications are funded in rank order (ranked measures) or protocol order
 (first-come measures) while the budget lasts; those left without money are
 admitted-not-funded and are funded later if money frees up (*scorrimento*).
+A partial revocation leaves the application ``partially_revoked``, holding the
+rest of its award; a total one, ``revoked``.
 """
 
 from __future__ import annotations
 
 from states.definition import MachineDefinition, arrow
+
+#: States in which an application holds an award (a partial revocation leaves the rest).
+_HOLDING = ("funded", "partially_revoked")
 
 APPLICATION = MachineDefinition(
     name="application",
@@ -23,6 +28,7 @@ APPLICATION = MachineDefinition(
         "inadmissible",
         "admitted_not_funded",
         "funded",
+        "partially_revoked",
         "renounced",
         "revoked",
         "withdrawn",
@@ -76,8 +82,15 @@ APPLICATION = MachineDefinition(
             ("funding_order", "budget_left", "one_grant_per_company"),
         ),
         arrow("shelve", "admitted", "admitted_not_funded", ("director", "system"), ("no_budget_left",)),
-        arrow("renounce", "funded", "renounced", "applicant", ("owner",)),
-        arrow("revoke", "funded", "revoked", "director", ("revocation_within_award",)),
+        arrow("renounce", _HOLDING, "renounced", "applicant", ("owner",)),
+        arrow("revoke", _HOLDING, "revoked", "director", ("revocation_within_award", "revocation_total")),
+        arrow(
+            "revoke",
+            _HOLDING,
+            "partially_revoked",
+            "director",
+            ("revocation_within_award", "revocation_partial"),
+        ),
         arrow(
             "withdraw",
             ("draft", "submitted", "integration_requested", "admitted", "admitted_not_funded"),

@@ -68,7 +68,11 @@ def _demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert result.stderr == ""  # the story only: no log line unless --verbose
     assert "audit verify: chain ok" in result.stdout
     assert "passed at 16:00:01" in result.stdout
-    for phase_two in ("Funding under FILIERE-2022 (ranked", "scorrimento: application", "(budget exhausted)"):
+    for phase_two in (
+        "Funding under FILIERE-2022 (ranked",
+        "scorrimento: application",
+        "(budget exhausted: ",
+    ):
         assert phase_two in result.stdout
     return folder / "filiere-demo.db"
 

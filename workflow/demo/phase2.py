@@ -85,12 +85,17 @@ def _evaluate(s: Story, evaluator: str, application: str, scores: dict[str, int]
 
 def _fund_in_order(s: Story, measure: str) -> None:
     """Fund the waiting applications in the measure's order while the money lasts."""
-    for application in queue(
-        s.engine.get("measure", measure), s.engine.find("application", parent_id=measure)
-    ):
+    for queued in queue(s.engine.get("measure", measure), s.engine.find("application", parent_id=measure)):
+        application = s.engine.get("application", queued.id)  # a first-come measure may have shelved it
+        left = remaining(s.engine.get("measure", measure).data)
+        if application.state == "admitted_not_funded":
+            s.say(
+                f"{application.id} shelved by the measure closing itself: "
+                f"{euro(application.data['aid']['base'])} > {euro(left)} left"
+            )
+            continue
         if application.state != "admitted":
             continue
-        left = remaining(s.engine.get("measure", measure).data)
         if Decimal(application.data["aid"]["base"]) > left:
             s.fire(
                 "application", application.id, "shelve", DIRECTOR, "director", reason="budget insufficiente"
@@ -100,11 +105,19 @@ def _fund_in_order(s: Story, measure: str) -> None:
                 f"{euro(application.data['aid']['base'])} > {euro(left)} left"
             )
             break
-        s.fire("application", application.id, "fund", DIRECTOR, "director")
-        s.say(
-            f"{application.id} funded: {euro(application.data['aid']['grant'])} grant, "
-            f"{euro(application.data['aid']['loan'])} loan"
-        )
+        event = s.fire("application", application.id, "fund", DIRECTOR, "director")
+        award = event.payload["effects"]["award"]
+        s.say(f"{application.id} funded: {euro(award['grant'])} grant, {euro(award['loan'])} loan")
+        _per_partner(s, award["partners"])
+
+
+def _per_partner(s: Story, partners: list[dict[str, Any]]) -> None:
+    """The award's split per partner (largest remainder, ties to the capofila)."""
+    rows: list[tuple[str, ...]] = [("  partner", "tax code", "grant", "loan", "aid")]
+    rows += [
+        (f"  {p['name']}", p["tax_code"], euro(p["grant"]), euro(p["loan"]), euro(p["aid"])) for p in partners
+    ]
+    table(s.echo, rows)
 
 
 def ranked_measure_2022(s: Story, ids: dict[str, str]) -> None:
@@ -208,6 +221,7 @@ def first_come_measure_2024(s: Story, ids: dict[str, str]) -> None:
         f"({euro(revocation['grant'])} grant, {euro(revocation['loan'])} loan) to recover; "
         f"{euro(revocation['kept'])} kept"
     )
+    _per_partner(s, s.engine.get("application", apps["ovest"]).data["award"]["partners"])
     ids.update({f"app_{k}": v for k, v in apps.items()})
 
 
@@ -224,8 +238,8 @@ def funding_table(s: Story) -> None:
         ):
             d = application.data
             award = d.get("award") or d["aid"]
-            shown = application.state in ("funded", "revoked")
-            kept = d["revocation"]["kept"] if "revocation" in d else award["base"]
+            shown = application.state in ("funded", "partially_revoked", "revoked")
+            kept = award["base"]  # a revocation leaves in the award what is kept
             rows.append(
                 (
                     str(rank),

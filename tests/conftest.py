@@ -1,12 +1,20 @@
-"""Shared fixtures: a real SQLite file per test, a simulated clock, a Phase-1 world."""
+"""Shared fixtures: a real SQLite file per test, a simulated clock, a Phase-1 world.
+
+The suite runs in parallel (pytest-xdist, ``-n auto`` in the README's command):
+every fixture here is per worker or per test: temporary paths, PostgreSQL
+schemas with random names, ephemeral ports. Nothing global is shared.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine as SAEngine
 from sqlalchemy import create_engine, text
 
 from tests.factories import World, rome
@@ -28,9 +36,35 @@ def _db_path(tmp_path: Path) -> Path:
     return tmp_path / "filiere.db"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first, so that parallel workers do not finish on one long tail."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.fixture(name="sqlite_template", scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per worker; tests copy it instead of migrating again.
+
+    Only the Alembic migrations are run here: opening an engine on a copy still
+    writes the chain head and the definitions with the test's own clock, exactly
+    as on a new file. The engine's migrate-on-open path keeps its own tests
+    (``test_migrations.py``, the scheduler's, every CLI ``init``).
+    """
+    from workflow.store.db import make_engine
+    from workflow.store.schema import migrate
+
+    path = tmp_path_factory.mktemp("template") / "migrated.db"
+    db = make_engine(f"sqlite:///{path}")
+    migrate(db)
+    db.dispose()  # the last connection checkpoints the WAL into the file
+    assert not Path(f"{path}-wal").exists()
+    return path
+
+
 @pytest.fixture(name="engine")
-def _engine(db_path: Path, clock: SimulatedClock) -> Iterator[Engine]:
-    """An engine on a real SQLite file."""
+def _engine(db_path: Path, clock: SimulatedClock, sqlite_template: Path) -> Iterator[Engine]:
+    """An engine on a real SQLite file (a copy of the migrated template)."""
+    shutil.copyfile(sqlite_template, db_path)
     engine = Engine(f"sqlite:///{db_path}", clock=clock)
     yield engine
     engine.db.dispose()
@@ -42,8 +76,9 @@ def _world(engine: Engine, clock: SimulatedClock, db_path: Path) -> World:
     return World(engine=engine, clock=clock, path=str(db_path))
 
 
+@cache
 def postgres_available() -> bool:
-    """Whether the PostgreSQL of this machine answers."""
+    """Whether the PostgreSQL of this machine answers (asked once per worker)."""
     try:
         probe = create_engine(PG_URL, connect_args={"connect_timeout": 2})
         with probe.connect() as connection:
@@ -64,21 +99,27 @@ def _pg_url() -> str:
     return PG_URL
 
 
+@pytest.fixture(name="pg_admin", scope="session")
+def _pg_admin() -> Iterator[SAEngine]:
+    """One pooled connection per worker that creates and drops the tests' schemas (opened on first use)."""
+    admin = create_engine(PG_URL, pool_size=1, pool_pre_ping=True)
+    yield admin
+    admin.dispose()
+
+
 @pytest.fixture(name="pg_schema")
-def _pg_schema(pg_url: str) -> Iterator[dict[str, str]]:
+def _pg_schema(pg_url: str, pg_admin: SAEngine) -> Iterator[dict[str, str]]:
     """A PostgreSQL schema of the test's own, dropped afterwards: connect with its options."""
     from uuid import uuid4
 
     schema = f"t_{uuid4().hex[:16]}"
-    admin = create_engine(pg_url)
-    with admin.begin() as connection:
+    with pg_admin.begin() as connection:
         connection.execute(text(f"CREATE SCHEMA {schema}"))
     try:
         yield {"options": f"-csearch_path={schema}"}
     finally:
-        with admin.begin() as connection:
+        with pg_admin.begin() as connection:
             connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 @pytest.fixture(name="pg_engine")

@@ -36,9 +36,10 @@ def test_wheel_installs_in_a_fresh_environment(tmp_path: Path) -> None:
     assert not any(name.startswith("tests/") for name in names)
 
     env_dir = tmp_path / "env"
-    venv.create(env_dir, with_pip=True)
+    venv.create(env_dir, with_pip=False)  # installed into by this pip: no ensurepip, no byte-compiling
     python = env_dir / "bin" / "python"
-    subprocess.run([python, "-m", "pip", "install", "--quiet", str(wheel)], check=True, timeout=600)
+    install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-compile"]
+    subprocess.run([*install, str(wheel)], check=True, timeout=600)
     helped = subprocess.run(
         [env_dir / "bin" / "filiere", "--help"], capture_output=True, text=True, check=True
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import time
@@ -15,11 +16,20 @@ import pytest
 from tests.workflow.test_cli import FILIERE, run
 
 
+@pytest.fixture(name="initialised", scope="module")
+def _initialised(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database made by ``filiere init`` once per module (each CLI start costs about a second)."""
+    path = tmp_path_factory.mktemp("init") / "api.db"
+    assert run("--db", f"sqlite:///{path}", "init").returncode == 0
+    assert not Path(f"{path}-wal").exists()  # all in the file: a copy of it is the whole database
+    return path
+
+
 @pytest.fixture(name="db")
-def _db(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'api.db'}"
-    assert run("--db", url, "init").returncode == 0
-    return url
+def _db(initialised: Path, tmp_path: Path) -> str:
+    """A copy of the initialised database, the test's own."""
+    shutil.copyfile(initialised, tmp_path / "api.db")
+    return f"sqlite:///{tmp_path / 'api.db'}"
 
 
 def test_apikey_create_list_revoke(db: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
@@ -85,6 +86,37 @@ class TestMigrations:
         migrate(db)
         migrate(db)
         assert current_revision(db) == HEAD
+
+    def test_postgres_migration_lock_is_per_schema(self, pg_url: str, pg_schema: dict[str, str]) -> None:
+        """A migration in progress holds up the same schema's, not another schema's on the server."""
+        import pytest
+        from sqlalchemy import text
+
+        from workflow.errors import DatabaseUnavailable
+        from workflow.store.schema import lock_migrations
+
+        def db_on(options: str) -> Any:
+            return make_engine(pg_url, connect_args={"options": f"{options} -clock_timeout=3000"})
+
+        other = f"{pg_schema['options'].rsplit('=', 1)[1]}_b"
+        holder, same, elsewhere = (
+            make_engine(pg_url, connect_args=pg_schema),
+            db_on(pg_schema["options"]),
+            db_on(f"-csearch_path={other}"),
+        )
+        try:
+            with holder.begin() as connection:
+                connection.execute(text(f"CREATE SCHEMA {other}"))
+            with holder.begin() as connection:
+                lock_migrations(connection)  # as a process migrating this schema, until commit
+                with pytest.raises(DatabaseUnavailable, match="lock timeout"):
+                    Engine(db=same)
+                assert current_revision(Engine(db=elsewhere).db) == HEAD
+        finally:
+            with holder.begin() as connection:
+                connection.execute(text(f"DROP SCHEMA {other} CASCADE"))
+            for db in (holder, same, elsewhere):
+                db.dispose()
 
 
 class TestAlembicCommand:

@@ -11,6 +11,7 @@ the log alone rebuilds.
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
@@ -35,10 +36,11 @@ TABLES = ("entity", "event", "chain_head", "list_version", "list_entry", "counte
 
 
 @contextmanager
-def fresh_world() -> Iterator[tuple[World, list[str]]]:
-    """A new SQLite file: the call open, an evaluator, one draft per owner."""
+def fresh_world(template: Path) -> Iterator[tuple[World, list[str]]]:
+    """A new SQLite file (a copy of the migrated template): the call open, an evaluator, two drafts."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "p.db"
+        shutil.copyfile(template, path)
         clock = SimulatedClock(rome(2022, 3, 1, 9))
         engine = Engine(f"sqlite:///{path}", clock=clock)
         try:
@@ -157,9 +159,11 @@ steps = st.lists(
     derandomize=True,
 )
 @given(story=steps)
-def test_illegal_steps_write_nothing_and_replay_matches(story: list[tuple[str, int, int]]) -> None:
+def test_illegal_steps_write_nothing_and_replay_matches(
+    sqlite_template: Path, story: list[tuple[str, int, int]]
+) -> None:
     """Refused steps change no row; the log alone rebuilds the accepted ones, all legal."""
-    with fresh_world() as (world, drafts):
+    with fresh_world(sqlite_template) as (world, drafts):
         accepted = 0
         for action, index, hours in story:
             world.clock.set(world.clock.now() + timedelta(hours=hours))

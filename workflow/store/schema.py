@@ -9,12 +9,13 @@ and never imports Alembic.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable
 from contextlib import suppress
 from datetime import datetime
 
-from sqlalchemy import Engine, insert, select, text
+from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from states import MachineDefinition
@@ -24,7 +25,6 @@ from workflow.store.tables import CHAIN_HEAD, DEFINITION, META
 
 #: The newest migration; ``tests/workflow/test_migrations.py`` pins it to Alembic's head.
 HEAD = "0005"
-MIGRATION_LOCK = 0x46494C49  # "FILI": the advisory lock key for migrations
 
 
 def current_revision(db: Engine) -> str | None:
@@ -46,10 +46,24 @@ def migrate(db: Engine, revision: str = "head", *, down: bool = False) -> None:
     config = Config()
     config.set_main_option("script_location", "workflow.store:migrations")
     with db.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        lock_migrations(connection)
         config.attributes["connection"] = connection
         (command.downgrade if down else command.upgrade)(config, revision)
+
+
+def lock_migrations(connection: Connection) -> None:
+    """On PostgreSQL, wait for any other process migrating the same schema (until commit).
+
+    The key names the database and the schema: processes migrating other
+    schemas of the same server (a schema per tenant, or per test) do not wait
+    for each other.
+    """
+    if connection.dialect.name != "postgresql":
+        return
+    database, schema = connection.execute(text("SELECT current_database(), current_schema()")).one()
+    digest = hashlib.sha256(f"filiere-migrations:{database}:{schema}".encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)
+    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def ensure_schema(db: Engine, definitions: Iterable[MachineDefinition], now: datetime) -> None:

@@ -11,12 +11,12 @@ ini file), opened with the engine's settings and under the same lock.
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
 import workflow.store.tables  # noqa: F401 - registers the tables on SQLModel.metadata
 from workflow.store.db import make_engine, resolve_url
-from workflow.store.schema import MIGRATION_LOCK
+from workflow.store.schema import lock_migrations
 
 
 def run_on(connection: Connection) -> None:
@@ -39,8 +39,7 @@ else:
     db = make_engine(url)
     try:
         with db.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            lock_migrations(connection)
             run_on(connection)
     finally:
         db.dispose()

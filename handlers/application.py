@@ -9,17 +9,17 @@ proposal listed → funded.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 
-from handlers.aid import compute, pair_for
+from handlers.aid import compute
 from handlers.base import Context, FollowUp, Outcome, Refusal, Snapshot
 from handlers.callconfig import Name, PartnerKind
+from handlers.composition import measure_amounts, measure_composition
 from handlers.measure import PENDING, WAITING, queue, remaining
 from handlers.measureconfig import Size
 from handlers.money import Money, cents, euro, text
@@ -92,10 +92,6 @@ def _measure(ctx: Context) -> Snapshot:
     return measure
 
 
-def _total(partner: Mapping[str, Any]) -> Decimal:
-    return Decimal(partner["main"]) + Decimal(partner["experimental"])
-
-
 def _siblings(ctx: Context, states: Sequence[str]) -> list[Snapshot]:
     """Other applications of the same measure, in the given states."""
     everyone = ctx.reader.find("application", parent_id=_measure(ctx).id)
@@ -141,104 +137,14 @@ def guard_measure_open(ctx: Context) -> Refusal | None:
     )
 
 
-def _composition_problem(rules: Mapping[str, Any], partners: Sequence[Mapping[str, Any]]) -> str | None:
-    companies = [p for p in partners if p["kind"] == "company"]
-    sizes = Counter(p["size"] for p in companies)
-    leads = sum(1 for p in partners if p.get("capofila"))
-    repeated = sorted(c for c, n in Counter(p["tax_code"] for p in partners).items() if n > 1)
-    checks = [
-        (bool(repeated), f"partners listed twice: {', '.join(repeated)}"),
-        (leads != 1, f"exactly one capofila is required, found {leads}"),
-        (
-            len(partners) < rules["min_partners"],
-            f"{len(partners)} partners, at least {rules['min_partners']} required",
-        ),
-        (
-            len(companies) < rules["min_companies"],
-            f"{len(companies)} companies, at least {rules['min_companies']} required",
-        ),
-        (
-            rules["lombardy_seat_required"] and any(not p["lombardy_seat"] for p in companies),
-            "every company needs a seat in Lombardy",
-        ),
-        (sizes["sme"] < rules["min_smes"], f"{sizes['sme']} SMEs, at least {rules['min_smes']} required"),
-        (
-            rules["sme_majority"] and sizes["sme"] * 2 <= len(companies),
-            f"{sizes['sme']} SMEs of {len(companies)} companies: not a majority",
-        ),
-        (
-            rules.get("max_large") is not None and sizes["large"] > rules["max_large"],
-            f"{sizes['large']} large companies, at most {rules.get('max_large')}",
-        ),
-        (
-            rules["large_only_experimental"]
-            and any(p["size"] == "large" and Decimal(p["main"]) > 0 for p in companies),
-            "a large company may only carry out experimental development",
-        ),
-    ]
-    return next((message for failed, message in checks if failed), None)
-
-
 def guard_composition(ctx: Context) -> Refusal | None:
-    """The partners meet the measure's composition rules."""
-    problem = _composition_problem(_measure(ctx).data["composition"], ctx.data["partners"])
-    return Refusal("composition", problem, {}) if problem else None
-
-
-def _amount_problem(measure: Mapping[str, Any], application: Mapping[str, Any]) -> str | None:
-    """The first amount rule the application breaks, in words (``None``: it breaks none)."""
-    return (
-        _project_problem(measure["amounts"], application)
-        or _partner_problem(measure["amounts"], application["partners"])
-        or _eligibility_problem(measure["aid"], application)
-    )
-
-
-def _project_problem(rules: Mapping[str, Any], application: Mapping[str, Any]) -> str | None:
-    partners = application["partners"]
-    total = sum((_total(p) for p in partners), ZERO)
-    experimental = sum((Decimal(p["experimental"]) for p in partners), ZERO)
-    low, high = Decimal(rules["project_min"]), rules.get("project_max")
-    share, cap = rules.get("experimental_share_max"), rules.get("experimental_cap")
-    months, most = application["duration_months"], rules["max_duration_months"]
-    if total < low:
-        return f"project total {euro(total)} is below the minimum {euro(low)}"
-    if high is not None and total > Decimal(high):
-        return f"project total {euro(total)} is above the maximum {euro(high)}"
-    if share is not None and experimental > total * Decimal(share):
-        return f"experimental development {euro(experimental)} exceeds {Decimal(share):.0%} of the total"
-    if cap is not None and experimental > Decimal(cap):
-        return f"experimental development {euro(experimental)} exceeds the cap {euro(cap)}"
-    return f"duration {months} months, at most {most}" if months > most else None
-
-
-def _partner_problem(rules: Mapping[str, Any], partners: Sequence[Mapping[str, Any]]) -> str | None:
-    for p in partners:
-        least = rules.get("partner_min", {}).get(p["size"]) if p["kind"] == "company" else None
-        if least is not None and _total(p) < Decimal(least):
-            spent = euro(_total(p))
-            return f"partner {p['tax_code']} ({p['size']}) spends {spent}, at least {euro(least)} required"
-    return None
-
-
-def _eligibility_problem(aid: Mapping[str, Any], application: Mapping[str, Any]) -> str | None:
-    variant = application.get("variant")
-    if variant is not None and variant not in aid.get("variants", {}):
-        return f"unknown variant {variant!r} (known: {', '.join(sorted(aid.get('variants', {}))) or 'none'})"
-    for p in application["partners"]:
-        for bucket in ("main", "experimental"):
-            if Decimal(p[bucket]) > 0 and pair_for(aid, bucket, p["size"], variant) is None:
-                return f"partner {p['tax_code']}: {p['size']} companies get no aid for {bucket} costs"
-    asked, most = application.get("pre_amortisation_months", 0), aid.get("pre_amortisation_max_months", 0)
-    if asked > most:
-        return f"pre-amortisation of {asked} months exceeds {most}"
-    return None
+    """The partners meet the measure's composition rules (a refusal names each culprit)."""
+    return measure_composition(_measure(ctx).data["composition"], ctx.data["partners"])
 
 
 def guard_amounts(ctx: Context) -> Refusal | None:
-    """Project and partner amounts, shares, caps, duration and eligibility per the measure."""
-    problem = _amount_problem(_measure(ctx).data, ctx.data)
-    return Refusal("amounts", problem, {}) if problem else None
+    """Project and partner amounts, shares, caps, duration and eligibility (each culprit named)."""
+    return measure_amounts(_measure(ctx).data, ctx.data)
 
 
 def guard_one_project_per_partner(ctx: Context) -> Refusal | None:

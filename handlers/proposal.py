@@ -19,6 +19,7 @@ from pydantic import Field
 from handlers.base import Context, Outcome, Refusal, Snapshot
 from handlers.call import deadline_in_force, deadline_refusal, effective_state
 from handlers.callconfig import LocalTime, Name
+from handlers.composition import call_composition
 from handlers.partnership import guard_owner as _partnership_owner
 from handlers.payloads import Empty, Int, OptionalReason, Payload, Reason
 from handlers.timeutil import for_people, from_json, local_to_utc, to_json
@@ -179,32 +180,8 @@ def guard_priority_area(ctx: Context) -> Refusal | None:
 
 
 def guard_composition(ctx: Context) -> Refusal | None:
-    """The partnership meets the call's composition rules."""
-    rules = _call(ctx).data["composition"]
-    partners = _partners(ctx)
-    companies = [p for p in partners if p["kind"] == "company" and p["lombardy_seat"]]
-    required = rules["min_companies_in_lombardy"]
-    if len(companies) < required:
-        return Refusal(
-            "composition",
-            f"{len(companies)} companies with a seat in Lombardy, at least {required} required",
-            {"companies_in_lombardy": len(companies), "required": required},
-        )
-    allowed = set(rules["other_kinds_allowed"]) | {"company"}
-    foreign = sorted({p["kind"] for p in partners} - allowed)
-    if foreign:
-        return Refusal("composition", f"partner kinds not allowed: {', '.join(foreign)}", {"kinds": foreign})
-    if rules["role_required_for_other_kinds"]:
-        silent = [p["tax_code"] for p in partners if p["kind"] != "company" and not p.get("role")]
-        if silent:
-            return Refusal(
-                "composition",
-                f"partners without a declared role: {', '.join(silent)}",
-                {"without_role": silent},
-            )
-    if rules["capofila_required"] and sum(1 for p in partners if p.get("capofila")) != 1:
-        return Refusal("composition", "the partnership has no capofila", {})
-    return None
+    """The partnership meets the call's composition rules (a refusal names each culprit)."""
+    return call_composition(_call(ctx).data["composition"], _partners(ctx))
 
 
 def guard_reason_given(ctx: Context) -> Refusal | None:

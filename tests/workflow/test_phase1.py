@@ -165,7 +165,7 @@ class TestSubmissionRules:
         }
         pid = call.partnership(extra=[university])
         error = refusal(lambda: submit(call, call.draft(partnership=pid)))
-        assert error.reason == "partners without a declared role: 80012000826"
+        assert error.reason == "partners without a declared role: Università (80012000826)"
 
     def test_partner_kind_not_allowed(self, call: World) -> None:
         """Only the kinds the call allows may join."""
@@ -177,7 +177,7 @@ class TestSubmissionRules:
             "role": "x",
         }
         error = refusal(lambda: submit(call, call.draft(partnership=call.partnership(extra=[other]))))
-        assert error.reason == "partner kinds not allowed: other"
+        assert error.reason == "partner kinds not allowed (other): Ente (80012000826)"
 
     def test_priority_area_required(self, call: World) -> None:
         """At least one of the five priority areas is required."""

@@ -306,13 +306,14 @@ class TestComposition:
     def test_rule(self, p2: Phase2, team: Any, reason: str) -> None:
         """Each composition rule, broken once, is refused by name."""
         error = p2.refused(unlead(team()))
-        assert (error.guard, error.reason) == ("composition", reason)
+        assert error.guard == "composition"
+        assert error.reason.startswith(reason)  # then the partners who break it (test_culprits.py)
 
     def test_lombardy_seat(self, p2: Phase2) -> None:
         """Every company needs a seat in Lombardy where the measure says so."""
         team = applicants(10, main="20000.00")
         team[3]["lombardy_seat"] = False
-        assert p2.refused(team).reason == "every company needs a seat in Lombardy"
+        assert p2.refused(team).reason.startswith("every company needs a seat in Lombardy")
 
     @pytest.mark.parametrize("p2", ["rafforzamento-filiere-2025"], indirect=True)
     def test_one_project_per_partner(self, p2: Phase2) -> None:

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from handlers import criteria
 from handlers.base import Context, Outcome, Refusal, Snapshot
 from handlers.call import deadline_in_force, deadline_refusal, effective_state
 from handlers.callconfig import LocalTime, Name
@@ -273,12 +274,12 @@ def guard_evaluator_independent(ctx: Context) -> Refusal | None:
 
 
 def guard_scores_valid(ctx: Context) -> Refusal | None:
-    """One score per criterion of the call, each allowed by it."""
-    return scores_refusal(ctx, _call(ctx).data["evaluation"]["criteria"])
+    """One score per criterion in force when the proposal was submitted, each allowed by it."""
+    return scores_refusal(ctx, criteria.for_proposal(_call(ctx).data, ctx.data)["criteria"])
 
 
 def _total(ctx: Context) -> tuple[int, int]:
-    return sum(ctx.payload["scores"].values()), _call(ctx).data["evaluation"]["threshold"]
+    return sum(ctx.payload["scores"].values()), criteria.for_proposal(_call(ctx).data, ctx.data)["threshold"]
 
 
 def guard_threshold_reached(ctx: Context) -> Refusal | None:
@@ -424,10 +425,10 @@ def evaluate(ctx: Context) -> Outcome:
         "outcome": "worthy" if total >= threshold else "not worthy",
         "at": to_json(ctx.now),
         "note": ctx.payload.get("note", ""),
+        "criteria": criteria.label(criteria.for_proposal(_call(ctx).data, ctx.data)),
     }
-    return Outcome(
-        changes={"evaluation": evaluation}, record={"total": total, "outcome": evaluation["outcome"]}
-    )
+    record = {"total": total, "outcome": evaluation["outcome"], "criteria": evaluation["criteria"]}
+    return Outcome(changes={"evaluation": evaluation}, record=record)
 
 
 def list(ctx: Context) -> Outcome:  # noqa: A001 - named after its trigger

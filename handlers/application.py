@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 
+from handlers import preavviso
 from handlers.aid import compute
 from handlers.base import Context, FollowUp, Outcome, Refusal, Snapshot
 from handlers.callconfig import Name, PartnerKind
@@ -82,6 +83,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     "renounce": OptionalReason,
     "revoke": Revoke,
     "withdraw": OptionalReason,
+    **preavviso.PAYLOADS,
 }
 
 
@@ -252,6 +254,22 @@ def guard_threshold_missed(ctx: Context) -> Refusal | None:
     return (
         None if score < threshold else Refusal("threshold_missed", f"score {score} reaches {threshold}", {})
     )
+
+
+def guard_preavviso_required(ctx: Context) -> Refusal | None:
+    """The measure (not ranked) requires a preavviso di rigetto before a negative decision."""
+    return preavviso.preavviso_required(_measure(ctx).data)
+
+
+def guard_preavviso_not_required(ctx: Context) -> Refusal | None:
+    """The measure does not require the notice: a negative evaluation rejects at once."""
+    return preavviso.preavviso_not_required(_measure(ctx).data)
+
+
+#: The preavviso's own guards (handlers.preavviso).
+guard_before_observations_due = preavviso.guard_before_observations_due
+guard_observations_due_passed = preavviso.guard_observations_due_passed
+guard_observations_answered = preavviso.guard_observations_answered
 
 
 def guard_funding_order(ctx: Context) -> Refusal | None:
@@ -491,3 +509,28 @@ def revoke(ctx: Context) -> Outcome:
 def withdraw(ctx: Context) -> Outcome:
     """Record the withdrawal."""
     return Outcome(changes={"withdrawn_at": to_json(ctx.now), **ctx.payload})
+
+
+def notify_rejection(ctx: Context) -> Outcome:
+    """Send the preavviso di rigetto (handlers.preavviso)."""
+    return preavviso.notify(ctx, _measure(ctx).data)
+
+
+def observe(ctx: Context) -> Outcome:
+    """File the applicant's observations."""
+    return preavviso.observe(ctx, _measure(ctx).data)
+
+
+def close_observations(ctx: Context) -> Outcome:
+    """The observation window passed unanswered."""
+    return preavviso.close_observations(ctx)
+
+
+def reject(ctx: Context) -> Outcome:
+    """The final rejection after the notice."""
+    return preavviso.reject(ctx)
+
+
+def reconsider(ctx: Context) -> Outcome:
+    """The observations are accepted: the application is evaluated again."""
+    return preavviso.reconsider(ctx)

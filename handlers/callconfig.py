@@ -16,6 +16,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 from handlers.base import InvalidPayload
 from handlers.criteria import normalise_versions, reachable
 from handlers.payloads import Int, Payload
+from handlers.preavviso import Preavviso
 from handlers.timeutil import local_to_utc, to_json, year_problem
 
 PartnerKind = Literal[
@@ -137,6 +138,7 @@ class CallConfig(Payload):
     min_areas: Int = Field(default=1, ge=1)
     composition: Composition
     evaluation: Evaluation
+    preavviso: Preavviso = Preavviso()
     sources: list[str] = []
     notes: list[str] = []
 

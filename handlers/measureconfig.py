@@ -18,6 +18,7 @@ from handlers.base import InvalidPayload
 from handlers.callconfig import Criterion, LocalTime, Name, local_instant
 from handlers.money import Money, Rate, text
 from handlers.payloads import Int, Payload
+from handlers.preavviso import Preavviso
 from handlers.timeutil import to_json
 
 Size = Literal["sme", "midcap", "large"]
@@ -148,11 +149,17 @@ class MeasureConfig(Payload):
     amounts: Amounts
     aid: Aid
     evaluation: Evaluation
+    preavviso: Preavviso = Preavviso()
     sources: list[str] = []
     notes: list[str] = []
 
     def check(self) -> None:
-        """Times are instants in order; the budget is not zero."""
+        """Times are instants in order; the budget is not zero; no preavviso in a ranked procedure."""
+        if self.procedure == "ranked" and self.preavviso.required:
+            raise InvalidPayload(
+                "preavviso.required",
+                "a ranked procedure is competitive (concorsuale): L. 241/1990 art. 10-bis does not apply",
+            )
         tz = ZoneInfo(self.timezone)
         opens = local_instant("window.opens_at", self.window.opens_at, tz)
         if (

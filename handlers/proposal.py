@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from handlers import criteria
+from handlers import criteria, preavviso
 from handlers.base import Context, Outcome, Refusal, Snapshot
 from handlers.call import deadline_in_force, deadline_refusal, effective_state
 from handlers.callconfig import LocalTime, Name
@@ -82,6 +82,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     "fund": ByApplication,
     "withdraw": OptionalReason,
     "expire": Empty,
+    **preavviso.PAYLOADS,
 }
 
 
@@ -298,6 +299,22 @@ def guard_threshold_missed(ctx: Context) -> Refusal | None:
     return Refusal("threshold_missed", f"total {total} reaches threshold {threshold}", {"total": total})
 
 
+def guard_preavviso_required(ctx: Context) -> Refusal | None:
+    """The call requires a preavviso di rigetto before a negative decision (art. 10-bis)."""
+    return preavviso.preavviso_required(_call(ctx).data)
+
+
+def guard_preavviso_not_required(ctx: Context) -> Refusal | None:
+    """The call does not require the notice: a negative evaluation rejects at once."""
+    return preavviso.preavviso_not_required(_call(ctx).data)
+
+
+#: The preavviso's own guards (they read only the proposal and the payload).
+guard_before_observations_due = preavviso.guard_before_observations_due
+guard_observations_due_passed = preavviso.guard_observations_due_passed
+guard_observations_answered = preavviso.guard_observations_answered
+
+
 def guard_in_approved_decree(ctx: Context) -> Refusal | None:
     """A proposal is listed only by an approved decree that names it."""
     decree = ctx.reader.get("decree", ctx.payload["decree_id"])
@@ -449,3 +466,28 @@ def withdraw(ctx: Context) -> Outcome:
 def expire(ctx: Context) -> Outcome:
     """Record the expiry of a draft left at the deadline."""
     return Outcome(changes={"expired_at": to_json(ctx.now)})
+
+
+def notify_rejection(ctx: Context) -> Outcome:
+    """Send the preavviso di rigetto; the term is suspended while the applicant may answer."""
+    return preavviso.notify(ctx, _call(ctx).data)
+
+
+def observe(ctx: Context) -> Outcome:
+    """File the applicant's observations; the term restarts after them."""
+    return preavviso.observe(ctx, _call(ctx).data)
+
+
+def close_observations(ctx: Context) -> Outcome:
+    """The observation window passed unanswered; the term restarts at its end."""
+    return preavviso.close_observations(ctx)
+
+
+def reject(ctx: Context) -> Outcome:
+    """The final rejection after the notice, saying why the observations were not accepted."""
+    return preavviso.reject(ctx)
+
+
+def reconsider(ctx: Context) -> Outcome:
+    """The observations are accepted: the proposal is evaluated again."""
+    return preavviso.reconsider(ctx)

@@ -82,6 +82,12 @@ def lapse_jobs(entity: Snapshot) -> list[Job]:
     return [Job(entity.kind, entity.id, "lapse", due + AFTER, due)]
 
 
+def observation_jobs(entity: Snapshot) -> list[Job]:
+    """Close a preavviso's observation window once it has passed unanswered (art. 10-bis)."""
+    due = from_json(entity.data["preavviso"]["observations_due"])
+    return [Job(entity.kind, entity.id, "close_observations", due + AFTER, due)]
+
+
 def plan(engine: Engine) -> list[Job]:
     """Every job the database asks for now."""
     now = engine.clock.now()
@@ -95,4 +101,6 @@ def plan(engine: Engine) -> list[Job]:
     for kind in ("proposal", "application"):
         for entity in engine.entities(kind, states=("integration_requested",)):
             jobs += lapse_jobs(entity)
+        for entity in engine.entities(kind, states=("rejection_notified",)):
+            jobs += observation_jobs(entity)
     return jobs

@@ -5,11 +5,14 @@ moves that proposal listed → funded when the application is funded. Admitted
 applications are funded in rank order (ranked measures) or protocol order
 (first-come measures) while the budget lasts; those left without money are
 admitted-not-funded and are funded later if money frees up (*scorrimento*).
+A first-come measure may require the *preavviso di rigetto* before a negative
+decision, as a Phase-1 call does (``states.proposal.notice_arrows``).
 """
 
 from __future__ import annotations
 
 from states.definition import MachineDefinition, arrow
+from states.proposal import NOTICE, notice_arrows
 
 APPLICATION = MachineDefinition(
     name="application",
@@ -19,6 +22,7 @@ APPLICATION = MachineDefinition(
         "submitted",
         "integration_requested",
         "admitted",
+        *NOTICE,
         "rejected",
         "inadmissible",
         "admitted_not_funded",
@@ -66,8 +70,9 @@ APPLICATION = MachineDefinition(
             "submitted",
             "rejected",
             "evaluator",
-            ("evaluator_independent", "scores_valid", "threshold_missed"),
+            ("evaluator_independent", "scores_valid", "threshold_missed", "preavviso_not_required"),
         ),
+        *notice_arrows(),
         arrow(
             "fund",
             ("admitted", "admitted_not_funded"),
@@ -80,7 +85,7 @@ APPLICATION = MachineDefinition(
         arrow("revoke", "funded", "revoked", "director", ("revocation_within_award",)),
         arrow(
             "withdraw",
-            ("draft", "submitted", "integration_requested", "admitted", "admitted_not_funded"),
+            ("draft", "submitted", "integration_requested", "admitted", "admitted_not_funded", *NOTICE),
             "withdrawn",
             "applicant",
             ("owner",),

@@ -80,7 +80,7 @@ class TestVersionInForceAtSubmission:
         reshoring, capital strengthening): 59 under them is below the threshold of 60."""
         proposal = submitted_at(world, 2025, 12, 1, 10)
         event = evaluate(world, proposal, DGR_5377)
-        assert (event.to_state, event.payload["effects"]["criteria"]["number"]) == ("rejected", 3)
+        assert (event.to_state, event.payload["effects"]["criteria"]["number"]) == ("rejection_pending", 3)
         assert event.payload["effects"]["criteria"]["act"] == "DGR n. 5377 del 24/11/2025"
 
     def test_the_effective_instant_itself(self, world: World) -> None:

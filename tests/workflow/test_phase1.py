@@ -357,7 +357,8 @@ class TestEvaluation:
         )
 
     def test_threshold(self, call: World) -> None:
-        """A total of 60 or more is worthy (evaluated); below 60 is rejected."""
+        """A total of 60 or more is worthy (evaluated); below 60 is negative, to be notified first
+        (preavviso di rigetto: test_preavviso.py)."""
         call.evaluator()
         at, below = call.submitted(), call.submitted()
         assert (
@@ -370,7 +371,7 @@ class TestEvaluation:
             self._evaluate(
                 call, below, {"coherence": 19, "partnership": 20, "innovation": 10, "impact": 10}
             ).to_state
-            == "rejected"
+            == "rejection_pending"
         )
         assert call.engine.get("proposal", below).data["evaluation"]["total"] == 59
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 
-from handlers import preavviso
+from handlers import preavviso, requirements
 from handlers.aid import compute
 from handlers.base import Context, FollowUp, Outcome, Refusal, Snapshot
 from handlers.callconfig import Name, PartnerKind
@@ -44,6 +44,8 @@ class Applicant(Payload):
     capofila: bool = False
     main: Money = ZERO
     experimental: Money = ZERO
+    linked_group: Name | None = None
+    credit_scoring: Int | None = Field(default=None, ge=1, le=99)
 
     @field_validator("tax_code")
     @classmethod
@@ -62,6 +64,10 @@ class Draft(Payload):
     variant: Annotated[str, Field(pattern=r"^[a-z][a-z_]*$")] | None = None
     pre_amortisation_months: Int = Field(default=0, ge=0, le=240)
     owner: Name | None = None
+    documents: list[requirements.Document] = Field(default=[], max_length=50)
+    stamp_duty: requirements.Stamp | None = None
+    starts_on: requirements.Day | None = None
+    ends_on: requirements.Day | None = None
 
 
 class Revoke(Payload):
@@ -147,6 +153,26 @@ def guard_composition(ctx: Context) -> Refusal | None:
 def guard_amounts(ctx: Context) -> Refusal | None:
     """Project and partner amounts, shares, caps, duration and eligibility (each culprit named)."""
     return measure_amounts(_measure(ctx).data, ctx.data)
+
+
+def guard_required_documents(ctx: Context) -> Refusal | None:
+    """The measure's documents are attached, signed by every partner where required."""
+    cited = ctx.reader.get("proposal", ctx.data["proposal_id"]) if ctx.data.get("proposal_id") else None
+    recognised = cited is not None and cited.state in ("listed", "funded")
+    return requirements.documents_refusal(_measure(ctx).data.get("requirements", {}), ctx.data, recognised)
+
+
+def guard_stamp_duty(ctx: Context) -> Refusal | None:
+    """The stamp duty is declared where required, its serial or reference unused in the measure."""
+    others = _siblings(
+        ctx, (*PENDING, *WAITING, "funded", "rejected", "inadmissible", "renounced", "revoked")
+    )
+    return requirements.stamp_refusal(_measure(ctx).data.get("requirements", {}), ctx.data, others)
+
+
+def guard_project_dates(ctx: Context) -> Refusal | None:
+    """Start and end dates within the measure's limits, at submission and again at funding."""
+    return requirements.dates_refusal(_measure(ctx).data, ctx.data, ctx.now, funding=ctx.trigger == "fund")
 
 
 def guard_one_project_per_partner(ctx: Context) -> Refusal | None:

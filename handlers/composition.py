@@ -198,7 +198,32 @@ def measure_composition(rules: Mapping[str, Any], partners: Sequence[Partner]) -
             ),
         ),
     ]
-    return refusal("composition", violations)
+    return refusal("composition", [*violations, *_linked(rules, partners), *_credit(rules, companies)])
+
+
+def _linked(rules: Mapping[str, Any], partners: Sequence[Partner]) -> list[Violation]:
+    """At most ``max_linked`` partners linked by control or association (one declared group each)."""
+    most = rules.get("max_linked")
+    groups = Counter(p["linked_group"] for p in partners if p.get("linked_group"))
+    return [
+        Violation(
+            "max_linked",
+            f"{count} partners linked by control or association (group {group!r}), at most {most}",
+            tuple(p for p in partners if p.get("linked_group") == group),
+            {"group": group},
+        )
+        for group, count in sorted(groups.items())
+        if most is not None and count > most
+    ]
+
+
+def _credit(rules: Mapping[str, Any], companies: Sequence[Partner]) -> list[Violation]:
+    """Every company declares a credit-scoring class from 1 to ``credit_scoring_max``."""
+    most = rules.get("credit_scoring_max")
+    outside = tuple(p for p in companies if not 1 <= (p.get("credit_scoring") or 0) <= (most or 0))
+    if most is None or not outside:
+        return []
+    return [Violation("credit_scoring", f"credit scoring class not declared or not in 1-{most}", outside)]
 
 
 # --- Phase 2: amounts and duration ------------------------------------------

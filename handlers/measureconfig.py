@@ -19,6 +19,7 @@ from handlers.callconfig import Criterion, LocalTime, Name, local_instant
 from handlers.money import Money, Rate, text
 from handlers.payloads import Int, Payload
 from handlers.preavviso import Preavviso
+from handlers.requirements import Requirements
 from handlers.timeutil import to_json
 
 Size = Literal["sme", "midcap", "large"]
@@ -45,6 +46,8 @@ class Composition(Payload):
     lombardy_seat_required: bool = True
     one_project_per_partner: bool = False
     one_grant_per_company: bool = False
+    max_linked: Int | None = Field(default=None, ge=1)
+    credit_scoring_max: Int | None = Field(default=None, ge=1, le=99)
 
 
 class PartnerMinimums(Payload):
@@ -150,6 +153,7 @@ class MeasureConfig(Payload):
     aid: Aid
     evaluation: Evaluation
     preavviso: Preavviso = Preavviso()
+    requirements: Requirements = Requirements()
     sources: list[str] = []
     notes: list[str] = []
 

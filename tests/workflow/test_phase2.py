@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ import pytest
 
 from handlers.measure import queue
 from handlers.money import euro
-from tests.factories import CALL_ID, World, applicants, measure_config, rome
+from handlers.requirements import add_months
+from tests.factories import CALL_ID, ROME, World, applicants, measure_config, rome
 from workflow.config import example_measure_path, read_measure_file
 from workflow.engine import Engine
 from workflow.errors import ConfigurationError, GuardRefused, TransitionNotAllowed
@@ -83,11 +85,29 @@ class Phase2:
             "title": "Progetto",
             "duration_months": 12,
             "partners": partners,
+            **self.declarations(partners, fields.get("duration_months", 12)),
             **fields,
         }
         return self.engine.create(
             "application", actor=f"app.{self.owners}", role="applicant", payload=payload
         ).entity_id
+
+    def declarations(self, partners: list[dict[str, Any]], months: int) -> dict[str, Any]:
+        """What the measure requires besides partners and amounts (issue 18.8), declared validly."""
+        data = self.engine.get("measure", self.code).data
+        needs, fields = data.get("requirements", {}), {}
+        if data["composition"].get("credit_scoring_max"):
+            for partner in partners:
+                partner.setdefault("credit_scoring", 3)
+        signers = [p["tax_code"] for p in partners]
+        if needs.get("documents"):
+            fields["documents"] = [{"name": d["name"], "signed_by": signers} for d in needs["documents"]]
+        if needs.get("stamp_duty", {}).get("required"):
+            fields["stamp_duty"] = {"serial": f"{self.owners:014d}"}
+        if needs.get("dates", {}).get("required"):
+            start = self.world.clock.now().astimezone(ROME).date() + timedelta(days=1)
+            fields["starts_on"], fields["ends_on"] = start.isoformat(), add_months(start, months).isoformat()
+        return fields
 
     def submit(self, partners: list[dict[str, Any]], **fields: Any) -> str:
         application = self.draft(partners, **fields)

@@ -259,3 +259,33 @@ class TestMeasures:
             },
         )
         assert final.to_state == "rejected"
+
+
+class TestReplay:
+    def test_a_preavviso_and_a_criteria_change_replay_clean(self, world: World) -> None:
+        """The log alone rebuilds a notice with observations and a rejection, and a proposal judged
+        under DGR 1586/2023, on both backends: every step legal, the tables equal to the replay."""
+        from workflow.audit.compare import compare
+        from workflow.audit.replay import canonical_events, replay, stored_definitions
+
+        proposal = notified(world)
+        world.at(2022, 10, 10, 9)
+        fire(world, proposal, "observe", "capofila.alfa", "applicant", text="Osservazioni")
+        fire(
+            world,
+            proposal,
+            "reject",
+            "op.rossi",
+            "operator",
+            reason=REASONS,
+            observations_not_accepted="Infondate",
+        )
+        world.at(2024, 1, 10, 10)
+        later = world.submitted()
+        scores = {"coherence": 15, "partnership": 10, "agreement": 15, "innovation": 10, "impact": 10}
+        fire(world, later, "evaluate", "eval.bianchi", "evaluator", scores=scores)
+        result = compare(
+            world.engine.db, replay(canonical_events(world.engine.db), stored_definitions(world.engine.db))
+        )
+        assert result.ok, result.text()
+        assert world.engine.get("proposal", later).data["evaluation"]["criteria"]["number"] == 2

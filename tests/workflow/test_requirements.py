@@ -144,3 +144,25 @@ class TestRicercaEInnova:
             "at the latest 2024-09-27"
         )
         assert p2.engine.get("application", application).state == "admitted"
+
+
+class TestBandoFiliere2022:
+    def test_no_swot_for_a_recognised_filiera(self, world: World) -> None:
+        """Bando Filiere 2022: "investments ... (with a SWOT analysis only for filiere not recognised
+        under DGR 5899/2022)": written as a document waived for a recognised filiera, an application
+        citing a listed proposal needs none; one citing nothing is refused without it."""
+        from tests.factories import measure_config
+
+        world.open_call()
+        world.at(2022, 9, 1, 10)
+        listed = world.evaluated("cap.swot")
+        world.decree([listed])
+        swot = {"name": "swot", "label": "Analisi SWOT", "unless_recognised": True}
+        requirements = {**measure_config()["requirements"], "documents": [swot]}
+        p2 = Phase2(world, "bando-filiere-2022", code="FILIERE-2022-SWOT", requirements=requirements)
+        cited = p2.submit(applicants(10, start=7600, main="20000.00"), proposal_id=listed, documents=[])
+        assert p2.engine.get("application", cited).state == "submitted"
+        error = p2.refused(applicants(10, start=7700, main="20000.00"), documents=[])
+        assert (error.guard, error.reason) == ("required_documents", "missing document: Analisi SWOT (swot)")
+        with_it = p2.submit(applicants(10, start=7800, main="20000.00"), documents=[{"name": "swot"}])
+        assert p2.engine.get("application", with_it).state == "submitted"

@@ -10,19 +10,18 @@ module.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 
-from handlers import funding
-from handlers.aid import compute, pair_for
+from handlers import funding, preavviso, requirements
+from handlers.aid import compute
 from handlers.base import Context, Outcome, Refusal
 from handlers.bonus import bonus_points, recognition
 from handlers.callconfig import Name, PartnerKind
+from handlers.composition import measure_amounts, measure_composition
 from handlers.funding import (
     Revoke,
     guard_budget_left,
@@ -37,7 +36,7 @@ from handlers.measure import HOLDING, PENDING, WAITING
 from handlers.measure import measure_of as _measure
 from handlers.measure import siblings as _siblings
 from handlers.measureconfig import Size
-from handlers.money import Money, euro
+from handlers.money import Money
 from handlers.partners import normalise_tax_code
 from handlers.partnership import guard_owner as _owner
 from handlers.payloads import Empty, Int, OptionalReason, Payload
@@ -58,6 +57,8 @@ class Applicant(Payload):
     capofila: bool = False
     main: Money = ZERO
     experimental: Money = ZERO
+    linked_group: Name | None = None
+    credit_scoring: Int | None = Field(default=None, ge=1, le=99)
 
     @field_validator("tax_code")
     @classmethod
@@ -76,6 +77,10 @@ class Draft(Payload):
     variant: Annotated[str, Field(pattern=r"^[a-z][a-z_]*$")] | None = None
     pre_amortisation_months: Int = Field(default=0, ge=0, le=240)
     owner: Name | None = None
+    documents: list[requirements.Document] = Field(default=[], max_length=50)
+    stamp_duty: requirements.Stamp | None = None
+    starts_on: requirements.Day | None = None
+    ends_on: requirements.Day | None = None
 
 
 PAYLOADS: dict[str, type[Payload]] = {
@@ -90,11 +95,8 @@ PAYLOADS: dict[str, type[Payload]] = {
     "renounce": OptionalReason,
     "revoke": Revoke,
     "withdraw": OptionalReason,
+    **preavviso.PAYLOADS,
 }
-
-
-def _total(partner: Mapping[str, Any]) -> Decimal:
-    return Decimal(partner["main"]) + Decimal(partner["experimental"])
 
 
 # --- guards -----------------------------------------------------------------
@@ -136,104 +138,34 @@ def guard_measure_open(ctx: Context) -> Refusal | None:
     )
 
 
-def _composition_problem(rules: Mapping[str, Any], partners: Sequence[Mapping[str, Any]]) -> str | None:
-    companies = [p for p in partners if p["kind"] == "company"]
-    sizes = Counter(p["size"] for p in companies)
-    leads = sum(1 for p in partners if p.get("capofila"))
-    repeated = sorted(c for c, n in Counter(p["tax_code"] for p in partners).items() if n > 1)
-    checks = [
-        (bool(repeated), f"partners listed twice: {', '.join(repeated)}"),
-        (leads != 1, f"exactly one capofila is required, found {leads}"),
-        (
-            len(partners) < rules["min_partners"],
-            f"{len(partners)} partners, at least {rules['min_partners']} required",
-        ),
-        (
-            len(companies) < rules["min_companies"],
-            f"{len(companies)} companies, at least {rules['min_companies']} required",
-        ),
-        (
-            rules["lombardy_seat_required"] and any(not p["lombardy_seat"] for p in companies),
-            "every company needs a seat in Lombardy",
-        ),
-        (sizes["sme"] < rules["min_smes"], f"{sizes['sme']} SMEs, at least {rules['min_smes']} required"),
-        (
-            rules["sme_majority"] and sizes["sme"] * 2 <= len(companies),
-            f"{sizes['sme']} SMEs of {len(companies)} companies: not a majority",
-        ),
-        (
-            rules.get("max_large") is not None and sizes["large"] > rules["max_large"],
-            f"{sizes['large']} large companies, at most {rules.get('max_large')}",
-        ),
-        (
-            rules["large_only_experimental"]
-            and any(p["size"] == "large" and Decimal(p["main"]) > 0 for p in companies),
-            "a large company may only carry out experimental development",
-        ),
-    ]
-    return next((message for failed, message in checks if failed), None)
-
-
 def guard_composition(ctx: Context) -> Refusal | None:
-    """The partners meet the measure's composition rules."""
-    problem = _composition_problem(_measure(ctx).data["composition"], ctx.data["partners"])
-    return Refusal("composition", problem, {}) if problem else None
-
-
-def _amount_problem(measure: Mapping[str, Any], application: Mapping[str, Any]) -> str | None:
-    """The first amount rule the application breaks, in words (``None``: it breaks none)."""
-    return (
-        _project_problem(measure["amounts"], application)
-        or _partner_problem(measure["amounts"], application["partners"])
-        or _eligibility_problem(measure["aid"], application)
-    )
-
-
-def _project_problem(rules: Mapping[str, Any], application: Mapping[str, Any]) -> str | None:
-    partners = application["partners"]
-    total = sum((_total(p) for p in partners), ZERO)
-    experimental = sum((Decimal(p["experimental"]) for p in partners), ZERO)
-    low, high = Decimal(rules["project_min"]), rules.get("project_max")
-    share, cap = rules.get("experimental_share_max"), rules.get("experimental_cap")
-    months, most = application["duration_months"], rules["max_duration_months"]
-    if total < low:
-        return f"project total {euro(total)} is below the minimum {euro(low)}"
-    if high is not None and total > Decimal(high):
-        return f"project total {euro(total)} is above the maximum {euro(high)}"
-    if share is not None and experimental > total * Decimal(share):
-        return f"experimental development {euro(experimental)} exceeds {Decimal(share):.0%} of the total"
-    if cap is not None and experimental > Decimal(cap):
-        return f"experimental development {euro(experimental)} exceeds the cap {euro(cap)}"
-    return f"duration {months} months, at most {most}" if months > most else None
-
-
-def _partner_problem(rules: Mapping[str, Any], partners: Sequence[Mapping[str, Any]]) -> str | None:
-    for p in partners:
-        least = rules.get("partner_min", {}).get(p["size"]) if p["kind"] == "company" else None
-        if least is not None and _total(p) < Decimal(least):
-            spent = euro(_total(p))
-            return f"partner {p['tax_code']} ({p['size']}) spends {spent}, at least {euro(least)} required"
-    return None
-
-
-def _eligibility_problem(aid: Mapping[str, Any], application: Mapping[str, Any]) -> str | None:
-    variant = application.get("variant")
-    if variant is not None and variant not in aid.get("variants", {}):
-        return f"unknown variant {variant!r} (known: {', '.join(sorted(aid.get('variants', {}))) or 'none'})"
-    for p in application["partners"]:
-        for bucket in ("main", "experimental"):
-            if Decimal(p[bucket]) > 0 and pair_for(aid, bucket, p["size"], variant) is None:
-                return f"partner {p['tax_code']}: {p['size']} companies get no aid for {bucket} costs"
-    asked, most = application.get("pre_amortisation_months", 0), aid.get("pre_amortisation_max_months", 0)
-    if asked > most:
-        return f"pre-amortisation of {asked} months exceeds {most}"
-    return None
+    """The partners meet the measure's composition rules (a refusal names each culprit)."""
+    return measure_composition(_measure(ctx).data["composition"], ctx.data["partners"])
 
 
 def guard_amounts(ctx: Context) -> Refusal | None:
-    """Project and partner amounts, shares, caps, duration and eligibility per the measure."""
-    problem = _amount_problem(_measure(ctx).data, ctx.data)
-    return Refusal("amounts", problem, {}) if problem else None
+    """Project and partner amounts, shares, caps, duration and eligibility (each culprit named)."""
+    return measure_amounts(_measure(ctx).data, ctx.data)
+
+
+def guard_required_documents(ctx: Context) -> Refusal | None:
+    """The measure's documents are attached, signed by every partner where required."""
+    cited = ctx.reader.get("proposal", ctx.data["proposal_id"]) if ctx.data.get("proposal_id") else None
+    recognised = cited is not None and cited.state in ("listed", "funded")
+    return requirements.documents_refusal(_measure(ctx).data.get("requirements", {}), ctx.data, recognised)
+
+
+def guard_stamp_duty(ctx: Context) -> Refusal | None:
+    """The stamp duty is declared where required, its serial or reference unused in the measure."""
+    others = _siblings(
+        ctx, (*PENDING, *WAITING, "funded", "rejected", "inadmissible", "renounced", "revoked")
+    )
+    return requirements.stamp_refusal(_measure(ctx).data.get("requirements", {}), ctx.data, others)
+
+
+def guard_project_dates(ctx: Context) -> Refusal | None:
+    """Start and end dates within the measure's limits, at submission and again at funding."""
+    return requirements.dates_refusal(_measure(ctx).data, ctx.data, ctx.now, funding=ctx.trigger == "fund")
 
 
 def guard_one_project_per_partner(ctx: Context) -> Refusal | None:
@@ -343,6 +275,22 @@ def guard_threshold_missed(ctx: Context) -> Refusal | None:
     )
 
 
+def guard_preavviso_required(ctx: Context) -> Refusal | None:
+    """The measure (not ranked) requires a preavviso di rigetto before a negative decision."""
+    return preavviso.preavviso_required(_measure(ctx).data)
+
+
+def guard_preavviso_not_required(ctx: Context) -> Refusal | None:
+    """The measure does not require the notice: a negative evaluation rejects at once."""
+    return preavviso.preavviso_not_required(_measure(ctx).data)
+
+
+#: The preavviso's own guards (handlers.preavviso).
+guard_before_observations_due = preavviso.guard_before_observations_due
+guard_observations_due_passed = preavviso.guard_observations_due_passed
+guard_observations_answered = preavviso.guard_observations_answered
+
+
 # --- handlers ---------------------------------------------------------------
 
 
@@ -450,3 +398,28 @@ def renounce(ctx: Context) -> Outcome:
 def revoke(ctx: Context) -> Outcome:
     """Revoke all or part of the award: what is taken back is released and to be recovered."""
     return funding.revoke(ctx)
+
+
+def notify_rejection(ctx: Context) -> Outcome:
+    """Send the preavviso di rigetto (handlers.preavviso)."""
+    return preavviso.notify(ctx, _measure(ctx).data)
+
+
+def observe(ctx: Context) -> Outcome:
+    """File the applicant's observations."""
+    return preavviso.observe(ctx, _measure(ctx).data)
+
+
+def close_observations(ctx: Context) -> Outcome:
+    """The observation window passed unanswered."""
+    return preavviso.close_observations(ctx)
+
+
+def reject(ctx: Context) -> Outcome:
+    """The final rejection after the notice."""
+    return preavviso.reject(ctx)
+
+
+def reconsider(ctx: Context) -> Outcome:
+    """The observations are accepted: the application is evaluated again."""
+    return preavviso.reconsider(ctx)

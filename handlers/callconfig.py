@@ -14,7 +14,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from handlers.base import InvalidPayload
+from handlers.criteria import normalise_versions, reachable
 from handlers.payloads import Int, Payload
+from handlers.preavviso import Preavviso
 from handlers.timeutil import local_to_utc, to_json, year_problem
 
 PartnerKind = Literal[
@@ -91,22 +93,34 @@ class Criterion(Payload):
         return self
 
 
+class CriteriaVersion(Payload):
+    """Criteria set by a later act, judging proposals submitted from ``effective_at`` on."""
+
+    act: Name
+    effective_at: LocalTime
+    criteria: list[Criterion] = Field(min_length=1)
+    threshold: Int | None = Field(default=None, ge=0)
+
+
 class Evaluation(Payload):
-    """How proposals are scored, and the terms of the procedure."""
+    """How proposals are scored, and the terms of the procedure.
+
+    ``act`` set the first criteria (default: the call's act); ``versions`` are
+    the later acts that replaced them (see :mod:`handlers.criteria`).
+    """
 
     criteria: list[Criterion] = Field(min_length=1)
     threshold: Int = Field(ge=0)
     term_days: Int = Field(ge=1, le=3650)
     integration_due_days: Int = Field(ge=1, le=3650)
+    act: Name | None = None
+    versions: list[CriteriaVersion] = Field(default=[], max_length=100)
 
     @model_validator(mode="after")
     def _threshold_reachable(self) -> Evaluation:
-        names = [c.name for c in self.criteria]
-        if len(set(names)) != len(names):
-            raise ValueError("criterion names must be unique")
-        total = sum(c.max for c in self.criteria)
-        if self.threshold > total:
-            raise ValueError(f"threshold {self.threshold} exceeds the maximum score {total}")
+        reachable(self.criteria, self.threshold)
+        for version in self.versions:
+            reachable(version.criteria, self.threshold if version.threshold is None else version.threshold)
         return self
 
 
@@ -124,6 +138,7 @@ class CallConfig(Payload):
     min_areas: Int = Field(default=1, ge=1)
     composition: Composition
     evaluation: Evaluation
+    preavviso: Preavviso = Preavviso()
     sources: list[str] = []
     notes: list[str] = []
 
@@ -156,6 +171,13 @@ class CallConfig(Payload):
                     "`extend` with reopens = true",
                 )
             previous = moved
+        effective = None
+        for index, version in enumerate(self.evaluation.versions):
+            where = f"evaluation.versions.{index}.effective_at"
+            moment = local_instant(where, version.effective_at, tz)
+            if effective is not None and moment <= effective:
+                raise InvalidPayload(where, "must be after the version before it")
+            effective = moment
 
 
 def local_instant(field: str, text: str, tz: ZoneInfo) -> datetime:
@@ -167,10 +189,11 @@ def local_instant(field: str, text: str, tz: ZoneInfo) -> datetime:
 
 
 def normalise(config: dict[str, Any]) -> dict[str, Any]:
-    """Add the UTC instants the guards read: ``opens_at_utc`` and ``deadlines``.
+    """Add the UTC instants the guards read: ``opens_at_utc``, ``deadlines``, ``criteria_versions``.
 
     ``deadlines`` lists every version in the order the acts were adopted; the
-    version in force at an instant is the last one adopted by then.
+    version in force at an instant is the last one adopted by then. The same
+    holds for ``criteria_versions`` (:mod:`handlers.criteria`).
     """
     tz = ZoneInfo(config["timezone"])
     deadline = config["deadline"]
@@ -187,4 +210,5 @@ def normalise(config: dict[str, Any]) -> dict[str, Any]:
         **config,
         "opens_at_utc": to_json(local_to_utc(config["opens_at"], tz)),
         "deadlines": versions,
+        "criteria_versions": normalise_versions(config, tz),
     }

@@ -18,7 +18,9 @@ from handlers.base import InvalidPayload
 from handlers.callconfig import Criterion, LocalTime, Name, local_instant
 from handlers.money import Money, Rate, text
 from handlers.payloads import Int, Payload
+from handlers.preavviso import Preavviso
 from handlers.projectconfig import ProjectRules
+from handlers.requirements import Requirements
 from handlers.timeutil import to_json
 
 Size = Literal["sme", "midcap", "large"]
@@ -45,6 +47,8 @@ class Composition(Payload):
     lombardy_seat_required: bool = True
     one_project_per_partner: bool = False
     one_grant_per_company: bool = False
+    max_linked: Int | None = Field(default=None, ge=1)
+    credit_scoring_max: Int | None = Field(default=None, ge=1, le=99)
 
 
 class PartnerMinimums(Payload):
@@ -150,11 +154,18 @@ class MeasureConfig(Payload):
     aid: Aid
     evaluation: Evaluation
     project: ProjectRules = ProjectRules()
+    preavviso: Preavviso = Preavviso()
+    requirements: Requirements = Requirements()
     sources: list[str] = []
     notes: list[str] = []
 
     def check(self) -> None:
-        """Times are instants in order; the budget is not zero."""
+        """Times are instants in order; the budget is not zero; no preavviso in a ranked procedure."""
+        if self.procedure == "ranked" and self.preavviso.required:
+            raise InvalidPayload(
+                "preavviso.required",
+                "a ranked procedure is competitive (concorsuale): L. 241/1990 art. 10-bis does not apply",
+            )
         tz = ZoneInfo(self.timezone)
         opens = local_instant("window.opens_at", self.window.opens_at, tz)
         if (

@@ -16,8 +16,8 @@ from decimal import Decimal
 from typing import Any
 
 from handlers.aid import compute
-from handlers.application import _composition_problem
 from handlers.base import Context, FollowUp, Outcome, Refusal, Snapshot
+from handlers.composition import measure_composition
 from handlers.money import ZERO, cents, euro, text
 from handlers.partnership import guard_owner as _owner
 from handlers.projectconfig import rules_of
@@ -279,6 +279,12 @@ def guard_partner_present(ctx: Context) -> Refusal | None:
     if partner.get("capofila"):
         return Refusal("partner_present", "the capofila cannot leave: the beneficiary renounces instead", {})
     return None
+
+
+def _composition_problem(rules: Mapping[str, Any], partners: list[Any]) -> str | None:
+    """What breaks the measure's composition (handlers.composition names each culprit), or None."""
+    refusal = measure_composition(rules, partners)
+    return None if refusal is None else refusal.reason
 
 
 def _without(ctx: Context) -> str | None:

@@ -16,9 +16,11 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from handlers import criteria, preavviso
 from handlers.base import Context, Outcome, Refusal, Snapshot
 from handlers.call import deadline_in_force, deadline_refusal, effective_state
 from handlers.callconfig import LocalTime, Name
+from handlers.composition import call_composition
 from handlers.partnership import guard_owner as _partnership_owner
 from handlers.payloads import Empty, Int, OptionalReason, Payload, Reason
 from handlers.timeutil import for_people, from_json, local_to_utc, to_json
@@ -80,6 +82,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     "fund": ByApplication,
     "withdraw": OptionalReason,
     "expire": Empty,
+    **preavviso.PAYLOADS,
 }
 
 
@@ -179,32 +182,8 @@ def guard_priority_area(ctx: Context) -> Refusal | None:
 
 
 def guard_composition(ctx: Context) -> Refusal | None:
-    """The partnership meets the call's composition rules."""
-    rules = _call(ctx).data["composition"]
-    partners = _partners(ctx)
-    companies = [p for p in partners if p["kind"] == "company" and p["lombardy_seat"]]
-    required = rules["min_companies_in_lombardy"]
-    if len(companies) < required:
-        return Refusal(
-            "composition",
-            f"{len(companies)} companies with a seat in Lombardy, at least {required} required",
-            {"companies_in_lombardy": len(companies), "required": required},
-        )
-    allowed = set(rules["other_kinds_allowed"]) | {"company"}
-    foreign = sorted({p["kind"] for p in partners} - allowed)
-    if foreign:
-        return Refusal("composition", f"partner kinds not allowed: {', '.join(foreign)}", {"kinds": foreign})
-    if rules["role_required_for_other_kinds"]:
-        silent = [p["tax_code"] for p in partners if p["kind"] != "company" and not p.get("role")]
-        if silent:
-            return Refusal(
-                "composition",
-                f"partners without a declared role: {', '.join(silent)}",
-                {"without_role": silent},
-            )
-    if rules["capofila_required"] and sum(1 for p in partners if p.get("capofila")) != 1:
-        return Refusal("composition", "the partnership has no capofila", {})
-    return None
+    """The partnership meets the call's composition rules (a refusal names each culprit)."""
+    return call_composition(_call(ctx).data["composition"], _partners(ctx))
 
 
 def guard_reason_given(ctx: Context) -> Refusal | None:
@@ -296,12 +275,12 @@ def guard_evaluator_independent(ctx: Context) -> Refusal | None:
 
 
 def guard_scores_valid(ctx: Context) -> Refusal | None:
-    """One score per criterion of the call, each allowed by it."""
-    return scores_refusal(ctx, _call(ctx).data["evaluation"]["criteria"])
+    """One score per criterion in force when the proposal was submitted, each allowed by it."""
+    return scores_refusal(ctx, criteria.for_proposal(_call(ctx).data, ctx.data)["criteria"])
 
 
 def _total(ctx: Context) -> tuple[int, int]:
-    return sum(ctx.payload["scores"].values()), _call(ctx).data["evaluation"]["threshold"]
+    return sum(ctx.payload["scores"].values()), criteria.for_proposal(_call(ctx).data, ctx.data)["threshold"]
 
 
 def guard_threshold_reached(ctx: Context) -> Refusal | None:
@@ -318,6 +297,22 @@ def guard_threshold_missed(ctx: Context) -> Refusal | None:
     if total < threshold:
         return None
     return Refusal("threshold_missed", f"total {total} reaches threshold {threshold}", {"total": total})
+
+
+def guard_preavviso_required(ctx: Context) -> Refusal | None:
+    """The call requires a preavviso di rigetto before a negative decision (art. 10-bis)."""
+    return preavviso.preavviso_required(_call(ctx).data)
+
+
+def guard_preavviso_not_required(ctx: Context) -> Refusal | None:
+    """The call does not require the notice: a negative evaluation rejects at once."""
+    return preavviso.preavviso_not_required(_call(ctx).data)
+
+
+#: The preavviso's own guards (they read only the proposal and the payload).
+guard_before_observations_due = preavviso.guard_before_observations_due
+guard_observations_due_passed = preavviso.guard_observations_due_passed
+guard_observations_answered = preavviso.guard_observations_answered
 
 
 def guard_in_approved_decree(ctx: Context) -> Refusal | None:
@@ -447,10 +442,10 @@ def evaluate(ctx: Context) -> Outcome:
         "outcome": "worthy" if total >= threshold else "not worthy",
         "at": to_json(ctx.now),
         "note": ctx.payload.get("note", ""),
+        "criteria": criteria.label(criteria.for_proposal(_call(ctx).data, ctx.data)),
     }
-    return Outcome(
-        changes={"evaluation": evaluation}, record={"total": total, "outcome": evaluation["outcome"]}
-    )
+    record = {"total": total, "outcome": evaluation["outcome"], "criteria": evaluation["criteria"]}
+    return Outcome(changes={"evaluation": evaluation}, record=record)
 
 
 def list(ctx: Context) -> Outcome:  # noqa: A001 - named after its trigger
@@ -471,3 +466,28 @@ def withdraw(ctx: Context) -> Outcome:
 def expire(ctx: Context) -> Outcome:
     """Record the expiry of a draft left at the deadline."""
     return Outcome(changes={"expired_at": to_json(ctx.now)})
+
+
+def notify_rejection(ctx: Context) -> Outcome:
+    """Send the preavviso di rigetto; the term is suspended while the applicant may answer."""
+    return preavviso.notify(ctx, _call(ctx).data)
+
+
+def observe(ctx: Context) -> Outcome:
+    """File the applicant's observations; the term restarts after them."""
+    return preavviso.observe(ctx, _call(ctx).data)
+
+
+def close_observations(ctx: Context) -> Outcome:
+    """The observation window passed unanswered; the term restarts at its end."""
+    return preavviso.close_observations(ctx)
+
+
+def reject(ctx: Context) -> Outcome:
+    """The final rejection after the notice, saying why the observations were not accepted."""
+    return preavviso.reject(ctx)
+
+
+def reconsider(ctx: Context) -> Outcome:
+    """The observations are accepted: the proposal is evaluated again."""
+    return preavviso.reconsider(ctx)

@@ -99,6 +99,12 @@ def forfeiture_jobs(project: Snapshot) -> list[Job]:
     return [Job("project", project.id, "propose_forfeiture", due + AFTER, due)]
 
 
+def observation_jobs(entity: Snapshot) -> list[Job]:
+    """Close a preavviso's observation window once it has passed unanswered (art. 10-bis)."""
+    due = from_json(entity.data["preavviso"]["observations_due"])
+    return [Job(entity.kind, entity.id, "close_observations", due + AFTER, due)]
+
+
 def plan(engine: Engine) -> list[Job]:
     """Every job the database asks for now."""
     now = engine.clock.now()
@@ -112,6 +118,8 @@ def plan(engine: Engine) -> list[Job]:
     for kind in ("proposal", "application"):
         for entity in engine.entities(kind, states=("integration_requested",)):
             jobs += lapse_jobs(entity)
+        for entity in engine.entities(kind, states=("rejection_notified",)):
+            jobs += observation_jobs(entity)
     for project in engine.entities("project", states=("awarded", "substitution_pending", "in_progress")):
         jobs += forfeiture_jobs(project)
     return jobs

@@ -7,11 +7,14 @@ applications are funded in rank order (ranked measures) or protocol order
 admitted-not-funded and are funded later if money frees up (*scorrimento*).
 A partial revocation leaves the application ``partially_revoked``, holding the
 rest of its award; a total one, ``revoked``.
+A first-come measure may require the *preavviso di rigetto* before a negative
+decision, as a Phase-1 call does (``states.proposal.notice_arrows``).
 """
 
 from __future__ import annotations
 
 from states.definition import MachineDefinition, arrow
+from states.proposal import NOTICE, notice_arrows
 
 #: States in which an application holds an award (a partial revocation leaves the rest).
 _HOLDING = ("funded", "partially_revoked")
@@ -24,6 +27,7 @@ APPLICATION = MachineDefinition(
         "submitted",
         "integration_requested",
         "admitted",
+        *NOTICE,
         "rejected",
         "inadmissible",
         "admitted_not_funded",
@@ -43,7 +47,17 @@ APPLICATION = MachineDefinition(
             "draft",
             "submitted",
             "applicant",
-            ("owner", "measure_open", "composition", "amounts", "one_project_per_partner", "cited_proposal"),
+            (
+                "owner",
+                "measure_open",
+                "composition",
+                "amounts",
+                "one_project_per_partner",
+                "cited_proposal",
+                "required_documents",
+                "stamp_duty",
+                "project_dates",
+            ),
         ),
         arrow(
             "request_integration",
@@ -72,14 +86,15 @@ APPLICATION = MachineDefinition(
             "submitted",
             "rejected",
             "evaluator",
-            ("evaluator_independent", "scores_valid", "threshold_missed"),
+            ("evaluator_independent", "scores_valid", "threshold_missed", "preavviso_not_required"),
         ),
+        *notice_arrows(),
         arrow(
             "fund",
             ("admitted", "admitted_not_funded"),
             "funded",
             ("director", "system"),
-            ("funding_order", "budget_left", "one_grant_per_company"),
+            ("funding_order", "budget_left", "one_grant_per_company", "project_dates"),
         ),
         arrow("shelve", "admitted", "admitted_not_funded", ("director", "system"), ("no_budget_left",)),
         arrow("renounce", _HOLDING, "renounced", "applicant", ("owner",)),
@@ -93,7 +108,7 @@ APPLICATION = MachineDefinition(
         ),
         arrow(
             "withdraw",
-            ("draft", "submitted", "integration_requested", "admitted", "admitted_not_funded"),
+            ("draft", "submitted", "integration_requested", "admitted", "admitted_not_funded", *NOTICE),
             "withdrawn",
             "applicant",
             ("owner",),

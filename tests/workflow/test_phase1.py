@@ -165,7 +165,7 @@ class TestSubmissionRules:
         }
         pid = call.partnership(extra=[university])
         error = refusal(lambda: submit(call, call.draft(partnership=pid)))
-        assert error.reason == "partners without a declared role: 80012000826"
+        assert error.reason == "partners without a declared role: Università (80012000826)"
 
     def test_partner_kind_not_allowed(self, call: World) -> None:
         """Only the kinds the call allows may join."""
@@ -177,7 +177,7 @@ class TestSubmissionRules:
             "role": "x",
         }
         error = refusal(lambda: submit(call, call.draft(partnership=call.partnership(extra=[other]))))
-        assert error.reason == "partner kinds not allowed: other"
+        assert error.reason == "partner kinds not allowed (other): Ente (80012000826)"
 
     def test_priority_area_required(self, call: World) -> None:
         """At least one of the five priority areas is required."""
@@ -357,7 +357,8 @@ class TestEvaluation:
         )
 
     def test_threshold(self, call: World) -> None:
-        """A total of 60 or more is worthy (evaluated); below 60 is rejected."""
+        """A total of 60 or more is worthy (evaluated); below 60 is negative, to be notified first
+        (preavviso di rigetto: test_preavviso.py)."""
         call.evaluator()
         at, below = call.submitted(), call.submitted()
         assert (
@@ -370,7 +371,7 @@ class TestEvaluation:
             self._evaluate(
                 call, below, {"coherence": 19, "partnership": 20, "innovation": 10, "impact": 10}
             ).to_state
-            == "rejected"
+            == "rejection_pending"
         )
         assert call.engine.get("proposal", below).data["evaluation"]["total"] == 59
 

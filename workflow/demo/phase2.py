@@ -64,7 +64,10 @@ def _team(s: Story, count: int, lead: str, main: str, *, size: str = "sme") -> l
 def _apply(
     s: Story, owner: str, measure: str, title: str, partners: list[dict[str, Any]], **extra: Any
 ) -> str:
+    required = s.engine.get("measure", measure).data.get("requirements", {}).get("documents", [])
+    signed = [{"name": d["name"], "signed_by": [p["tax_code"] for p in partners]} for d in required]
     payload = {"measure_id": measure, "title": title, "duration_months": 18, "partners": partners, **extra}
+    payload |= {"documents": signed} if signed else {}
     application = s.engine.create("application", actor=owner, role="applicant", payload=payload).entity_id
     s.fire("application", application, "submit", owner, "applicant")
     data = s.engine.get("application", application).data

@@ -18,7 +18,7 @@ from handlers.callconfig import LocalTime, Name, PartnerKind
 from handlers.measureconfig import Size
 from handlers.money import Money
 from handlers.partners import normalise_tax_code
-from handlers.payloads import Empty, OptionalReason, Payload, Reason
+from handlers.payloads import Empty, Int, OptionalReason, Payload, Reason
 from handlers.timeutil import local_to_utc, year_problem
 
 
@@ -119,6 +119,8 @@ class Newcomer(Payload):
     kind: PartnerKind = "company"
     size: Size
     lombardy_seat: bool
+    #: Its credit-scoring class, where the measure requires one (Rafforzamento filiere 2025).
+    credit_scoring: Int | None = Field(default=None, ge=1, le=99)
 
 
 class Substitute(Payload):

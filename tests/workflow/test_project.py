@@ -307,6 +307,7 @@ def test_partner_replaced_in_time(world: World) -> None:
     world.clock.advance(days=59)
     newcomer = applicants(1, start=900)[0]
     newcomer = {k: newcomer[k] for k in ("tax_code", "name", "size", "lombardy_seat")}
+    newcomer["credit_scoring"] = 2  # the 2025 measure asks every company for its class
     event = project.fire("substitute", "operator", partner=newcomer, act="decreto 123/2025")
     assert event.to_state == "in_progress"
     taken = next(p for p in project.data["partners"] if p["tax_code"] == newcomer["tax_code"])

@@ -72,6 +72,7 @@ LAYERS = {
         "workflow",
         "workflow.engine",
         "workflow.step",
+        "workflow.requests",
         "workflow.machine",
         "workflow.config",
         "workflow.results",

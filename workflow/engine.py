@@ -24,14 +24,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from handlers import MODULES
 from handlers.base import (
-    InvalidPayload,
     ListVersion,
     Snapshot,
 )
-from handlers.payloads import MAX_PAYLOAD_BYTES, validate
-from handlers.timeutil import year_problem
 from states import CREATE, DEFINITIONS, MachineDefinition
-from workflow.canonical import dumps
 from workflow.clock import Clock, SystemClock
 from workflow.errors import (
     AlreadyExists,
@@ -41,7 +37,8 @@ from workflow.errors import (
     NotFound,
 )
 from workflow.machine import Bound, load
-from workflow.step import Request, Step, check_role, replay_of
+from workflow.requests import check_arguments, validated_payload
+from workflow.step import DryRun, Request, Step, check_role, replay_of
 from workflow.store import eventlog
 from workflow.store.db import make_engine, reading, unavailable
 from workflow.store.schema import ensure_schema
@@ -51,14 +48,6 @@ if TYPE_CHECKING:
     from workflow.results import AsOf, Budget, ReplayReport
 
 Event = eventlog.StoredEvent
-
-
-class _DryRun(Exception):  # control flow only: it never leaves the engine
-    """Carries the computed event out of a transaction that must roll back."""
-
-    def __init__(self, event: Event) -> None:
-        super().__init__("dry run")
-        self.event = event
 
 
 class Engine:
@@ -179,8 +168,8 @@ class Engine:
             with self.db.begin() as connection:
                 event = self._fire_locked(connection, request, written)
                 if dry_run:
-                    raise _DryRun(event)
-        except _DryRun as rolled_back:
+                    raise DryRun(event)
+        except DryRun as rolled_back:
             return replace(rolled_back.event, dry_run=True)
         except IntegrityError as exc:
             event = self._after_integrity_error(exc, request)
@@ -365,31 +354,10 @@ class Engine:
     ) -> Request:
         """Everything checkable before the transaction: kind, arguments, role, payload."""
         bound = self._bound(kind)
-        _check_arguments(actor, key, effective_at, entity_id)
+        check_arguments(actor, key, effective_at, entity_id)
         check_role(bound.definition, trigger, role, bound.roles(trigger))
-        clean = self._payload(bound, trigger, payload)
+        clean = validated_payload(bound, trigger, payload)
         return Request(bound, entity_id, trigger, actor, role, clean, key, expected_version, effective_at)
-
-    def _payload(self, bound: Bound, trigger: str, payload: Mapping[str, Any] | None) -> dict[str, Any]:
-        model = bound.module.PAYLOADS.get(trigger)
-        if model is None:
-            triggers = ", ".join(bound.definition.triggers)
-            raise InvalidInput(
-                "trigger", f"{bound.definition.name} has no trigger {trigger!r} (triggers: {triggers})"
-            )
-        try:
-            clean = validate(model, payload)
-        except InvalidPayload as exc:
-            raise InvalidInput(exc.field, exc.reason) from exc
-        try:
-            size = len(dumps(clean))
-        except TypeError as exc:  # a float (or worse) in a free-form part of the payload
-            raise InvalidInput("payload", str(exc)) from exc
-        if size > MAX_PAYLOAD_BYTES:  # the walk before validation estimates; this is the stored text
-            raise InvalidInput(
-                "payload", f"{size} bytes of JSON is more than {MAX_PAYLOAD_BYTES // 1024} KiB"
-            )
-        return clean
 
     def _fire_locked(self, connection: Connection, request: Request, written: list[Event]) -> Event:
         head = eventlog.lock_head(connection)
@@ -427,20 +395,3 @@ class Engine:
             seq=event.seq,
             ms=round(seconds * 1000, 3),
         )
-
-
-def _check_arguments(
-    actor: str, key: str | None, effective_at: datetime | None, entity_id: str | None = None
-) -> None:
-    if not isinstance(actor, str) or not actor.strip() or len(actor) > 200 or not actor.isprintable():
-        raise InvalidInput("actor", "must be 1 to 200 printable characters")
-    if key is not None and (not key or len(key) > 200 or not key.isprintable()):
-        raise InvalidInput("idempotency_key", "must be 1 to 200 printable characters")
-    # Control characters are refused here, not by the database: PostgreSQL rejects a NUL in
-    # text with an error that would otherwise surface as "database unavailable".
-    if entity_id is not None and (not isinstance(entity_id, str) or not entity_id.isprintable()):
-        raise InvalidInput("entity_id", "must be printable characters")
-    if effective_at is not None and effective_at.utcoffset() is None:
-        raise InvalidInput("effective_at", "must be an aware datetime (with a time zone)")
-    if effective_at is not None and year_problem(effective_at.year):
-        raise InvalidInput("effective_at", str(year_problem(effective_at.year)))

@@ -43,6 +43,7 @@ from workflow.errors import (
     VersionConflict,
 )
 from workflow.machine import Bound, Token
+from workflow.requests import validated_payload
 from workflow.store import eventlog
 from workflow.store.tables import LIST_ENTRY, LIST_VERSION
 
@@ -60,6 +61,14 @@ ID_PREFIXES = {
     "decree": "D",
     "application": "A",
 }
+
+
+class DryRun(Exception):
+    """Carries the computed event out of a transaction that must roll back (``dry_run=True``)."""
+
+    def __init__(self, event: Event) -> None:
+        super().__init__("dry run")
+        self.event = event
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,7 +322,7 @@ class Step:
 
     def _follow(self, follow_up: FollowUp, cause: Event | None) -> None:
         bound = self.engine._bound(follow_up.kind)
-        payload = self.engine._payload(bound, follow_up.trigger, follow_up.payload)
+        payload = validated_payload(bound, follow_up.trigger, follow_up.payload)
         actor = follow_up.actor or "system"
         request = Request(bound, follow_up.entity_id, follow_up.trigger, actor, follow_up.role, payload)
         self.fire(replace(request, effective_at=follow_up.effective_at, cause=cause.seq if cause else None))

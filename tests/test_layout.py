@@ -72,6 +72,7 @@ LAYERS = {
         "workflow",
         "workflow.engine",
         "workflow.step",
+        "workflow.sequencer",
         "workflow.machine",
         "workflow.config",
         "workflow.logconfig",

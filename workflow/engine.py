@@ -1,11 +1,13 @@
 """The engine: one entry point that fires a trigger, in one transaction.
 
-For every fire: lock the chain head (the global order), read the clock, load
-and lock the entity, check the expected version, the trigger, the role and the
-payload, run the guards through the definition's shared ``transitions``
-Machine, call the handler, then write the entity, the event and any follow-up
-transitions, and commit. Anything that fails rolls the whole transaction back:
-no row, no event, and nothing cached in memory that could disagree.
+For every fire: read the clock, load and lock the entity, check the expected
+version, the trigger, the role and the payload, run the guards through the
+definition's shared ``transitions`` Machine, call the handler, then write the
+entity, the event and any follow-up transitions, and commit. Anything that
+fails rolls the whole transaction back: no row, no event, and nothing cached
+in memory that could disagree. Events are chained per entity; the sequencer
+(``workflow/sequencer.py``) gives them their global position afterwards (on
+SQLite, before the commit).
 """
 
 from __future__ import annotations
@@ -37,8 +39,9 @@ from workflow.errors import (
     NotFound,
 )
 from workflow.machine import Bound, load
+from workflow.sequencer import Sequencer
 from workflow.step import Request, Step, check_role, replay_of
-from workflow.store import eventlog
+from workflow.store import eventlog, tree
 from workflow.store.db import make_engine, reading, unavailable
 from workflow.store.schema import ensure_schema
 from workflow.store.tables import ENTITY, EVENT
@@ -75,6 +78,7 @@ class Engine:
             ensure_schema(self.db, [b.definition for b in self.machines.values()], self.clock.now())
         except OperationalError as exc:
             raise unavailable(exc) from exc
+        self.sequencer = Sequencer(self.db)
 
     # --- writing --------------------------------------------------------------
 
@@ -124,6 +128,8 @@ class Engine:
                 event = self._fire_locked(connection, request, written)
                 if dry_run:
                     raise _DryRun(event)
+                if self.sequencer.inline and not event.replayed:
+                    event = _sealed_inline(connection, event, written)
         except _DryRun as rolled_back:
             return replace(rolled_back.event, dry_run=True)
         except IntegrityError as exc:
@@ -133,6 +139,7 @@ class Engine:
         except DBAPIError as exc:  # any other refusal by the database (a trigger, a check)
             raise DatabaseError(f"{kind} {entity_id} {trigger}: {exc.orig}") from exc
         if not event.replayed:
+            self.sequencer.poke()
             seconds = time.perf_counter() - started
             # Follow-ups were committed in the same transaction: they are heard, in seq order, too.
             for committed in written or [event]:
@@ -190,13 +197,27 @@ class Engine:
         return events
 
     def events(self, after: int = 0, limit: int | None = None) -> Iterator[Event]:
-        """Events in global order after sequence number ``after``."""
-        query = select(EVENT).where(EVENT.c.seq > after).order_by(EVENT.c.seq)
+        """Sealed events in their global order, after position ``after``.
+
+        Only sealed events are served, in sealed order, so a consumer that
+        resumes after the last position it saw can never skip an event that
+        committed late. Pending events are sealed first.
+        """
+        if not self.sequencer.inline:
+            self.seal()
+        query = select(EVENT).where(EVENT.c.position > after).order_by(EVENT.c.position)
         if limit is not None:
             query = query.limit(limit)
         with reading(self.db) as connection:
             for row in connection.execution_options(yield_per=1000).execute(query):
                 yield eventlog.event_from_row(row)
+
+    def seal(self) -> int:
+        """Seal every event committed so far (waiting for a running sealer); how many this call sealed."""
+        try:
+            return self.sequencer.seal() or 0
+        except OperationalError as exc:
+            raise unavailable(exc) from exc
 
     def list_as_of(self, call_id: str, moment: datetime | None = None) -> ListVersion | None:
         """The call's list (*elenco*) in force at ``moment`` (now if ``None``)."""
@@ -254,12 +275,11 @@ class Engine:
         return clean
 
     def _fire_locked(self, connection: Connection, request: Request, written: list[Event]) -> Event:
-        head = eventlog.lock_head(connection)
         if request.key is not None:
             found = eventlog.find_by_key(connection, request.key)
             if found is not None:
                 return replay_of(found, request)
-        return Step(connection, self, head, self.clock.now(), written).fire(request)
+        return Step(connection, self, self.clock.now(), written).fire(request)
 
     def _after_integrity_error(self, exc: IntegrityError, request: Request) -> Event:
         """A concurrent writer won a unique key: answer as a retry or a conflict."""
@@ -289,6 +309,13 @@ class Engine:
             seq=event.seq,
             ms=round(seconds * 1000, 3),
         )
+
+
+def _sealed_inline(connection: Connection, event: Event, written: list[Event]) -> Event:
+    """SQLite: seal this transaction's events before it commits (the writer is alone anyway)."""
+    positions = tree.seal(connection) or {}
+    written[:] = [replace(e, position=positions.get(e.seq)) for e in written]
+    return replace(event, position=positions.get(event.seq))
 
 
 def _check_arguments(

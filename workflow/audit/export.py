@@ -21,13 +21,16 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from workflow.audit.replay import canonical_events, stored_definitions
-from workflow.audit.verify import ChainChecker, ChainReport
+from workflow.audit.verify import ChainChecker, ChainReport, entities_from
 from workflow.canonical import HASHED_FIELDS
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-FORMAT = "filiere-events/1"
+#: Version 2: sealed events only, each with its ``position``; the manifest names the tree.
+FORMAT = "filiere-events/2"
+#: Version 1 files (one global chain, no positions) still verify.
+LEGACY_FORMAT = "filiere-events/1"
 
 
 def manifest_path(path: str | Path) -> Path:
@@ -38,28 +41,39 @@ def manifest_path(path: str | Path) -> Path:
 def export_events(
     db: Engine, out: str | Path, progress: Callable[[int], None] | None = None
 ) -> dict[str, Any]:
-    """Write every event to ``out`` (JSON lines) and its manifest; return the manifest."""
-    count, head_seq, head_hash = 0, 0, "0" * 64
+    """Write every sealed event to ``out`` (JSON lines) and its manifest; return the manifest."""
+    from workflow.store.db import reading
+
+    with reading(db) as connection:
+        boundary = entities_from(connection)
+    checker = ChainChecker(entities_from=boundary)  # the tree's root at the end, for the manifest
     with Path(out).open("wb") as handle:
-        for event in canonical_events(db):
+        for event in canonical_events(db, sealed_only=True):
             handle.write(orjson.dumps(event, option=orjson.OPT_SORT_KEYS) + b"\n")
-            count, head_seq, head_hash = count + 1, int(event["seq"]), str(event["hash"])
+            checker.check(event)
             if progress is not None:
                 progress(1)
-    return write_manifest(out, count, (head_seq, head_hash), stored_definitions(db))
+    tree = {"entity_chains_from": boundary, "tree_size": checker.size, "root": checker.root()}
+    head = (checker.last_seq, checker.last_hash)
+    return write_manifest(out, checker.count, head, stored_definitions(db), tree)
 
 
 def write_manifest(
-    out: str | Path, count: int, head: tuple[int, str], definitions: dict[str, Any]
+    out: str | Path,
+    count: int,
+    head: tuple[int, str],
+    definitions: dict[str, Any],
+    tree: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write the manifest beside the export ``out``; return it."""
+    """Write the manifest beside the export ``out``; return it (``tree``: format 2's tree facts)."""
     manifest = {
-        "format": FORMAT,
+        "format": FORMAT if tree is not None else LEGACY_FORMAT,
         "events": count,
         "head_seq": head[0],
         "head_hash": head[1],
         "exported_at": datetime.now(UTC).isoformat(),
         "definitions": definitions,
+        **(tree or {}),
     }
     manifest_path(out).write_bytes(orjson.dumps(manifest, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2))
     return manifest
@@ -79,7 +93,13 @@ def read_manifest(path: str | Path) -> dict[str, Any] | None:
     return orjson.loads(where.read_bytes()) if where.exists() else None
 
 
-def verify_file(path: str | Path, *, head_hash: str | None = None, workers: int | None = None) -> ChainReport:
+def verify_file(
+    path: str | Path,
+    *,
+    head_hash: str | None = None,
+    workers: int | None = None,
+    kept_roots: dict[int, str] | None = None,
+) -> ChainReport:
     """Verify an exported chain; the manifest's head (or ``head_hash``) catches a cut tail.
 
     Each line must be the canonical JSON of its event (what the export
@@ -90,9 +110,14 @@ def verify_file(path: str | Path, *, head_hash: str | None = None, workers: int 
     Every line carries the hash it follows, so lines can be checked apart:
     a large file is cut into ``workers`` slices (default: one per CPU, for
     files over 64 MB) checked in parallel processes, and the slices' ends are
-    then linked here. The report is the one a single pass would give.
+    then linked here. The report is the one a single pass would give. Files
+    of format 2 (per-entity chains, positions, a tree) are checked in one pass.
     """
     manifest = read_manifest(path)
+    if manifest is None and _has_positions(Path(path)):
+        return _verify_sealed(Path(path), None, head_hash, kept_roots)
+    if (manifest is not None and manifest.get("format") == FORMAT) or kept_roots:
+        return _verify_sealed(Path(path), manifest, head_hash, kept_roots)
     size = Path(path).stat().st_size
     if workers is None:
         workers = min(os.cpu_count() or 1, 8) if size > PARALLEL_FROM_BYTES else 1
@@ -104,13 +129,53 @@ def verify_file(path: str | Path, *, head_hash: str | None = None, workers: int 
             parts = list(
                 pool.map(_check_slice, *zip(*[(str(path), *s, head_hash) for s in slices], strict=True))
             )
-    checker = ChainChecker(head_hash)
+    checker = ChainChecker(head_hash, entities_from=_LEGACY)
     for part in parts:
         if checker.broken:
             break
         _join(checker, part)
-    head = (int(manifest["head_seq"]), str(manifest["head_hash"])) if manifest else None
-    return checker.report(head)
+    if (
+        manifest
+        and not checker.broken
+        and (checker.last_seq, checker.last_hash)
+        != (
+            int(manifest["head_seq"]),
+            str(manifest["head_hash"]),
+        )
+    ):
+        checker.fail(
+            min(int(manifest["head_seq"]), checker.last_seq + 1),
+            f"chain ends at {checker.last_seq} but its recorded head says {manifest['head_seq']}"
+            " (tail cut or head altered)",
+        )
+    return checker.report()
+
+
+#: A format-1 file is one global chain: no seq is chained per entity.
+_LEGACY = 1 << 62
+
+
+def _has_positions(path: Path) -> bool:
+    """Whether an export's first line carries a position (format 2), for a file without its manifest."""
+    with path.open("rb") as handle:
+        return b',"position":' in handle.readline()
+
+
+def _verify_sealed(
+    path: Path, manifest: dict[str, Any] | None, head_hash: str | None, kept_roots: dict[int, str] | None
+) -> ChainReport:
+    legacy = manifest is None or manifest.get("format") != FORMAT
+    boundary = None if manifest is None else _LEGACY if legacy else int(manifest.get("entity_chains_from", 1))
+    checker = ChainChecker(head_hash, entities_from=boundary, kept_roots=kept_roots, implied_positions=legacy)
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, 1):
+            body = line.rstrip(b"\n")
+            if body:
+                _check_line(checker, number, body)
+            if checker.broken:
+                break
+    tree = (int(manifest["tree_size"]), str(manifest["root"])) if manifest and "root" in manifest else None
+    return checker.report(tree)
 
 
 #: Files smaller than this are checked in one pass: starting processes costs more than it saves.
@@ -165,7 +230,8 @@ def _check_slice(path: str, start: int, end: int, first_line: int, head_hash: st
                 continue
             if checker is None:
                 first = _claims(body)
-                checker = ChainChecker(head_hash, after=(first[0] - 1, first[1]) if first else (-1, ""))
+                after = (first[0] - 1, first[1]) if first else (-1, "")
+                checker = ChainChecker(head_hash, after=after, entities_from=_LEGACY)
             _check_line(checker, number, body)
             if checker.broken:
                 break
@@ -208,6 +274,7 @@ def _join(checker: ChainChecker, part: dict[str, Any]) -> None:
 
 _HASH_MEMBER = b',"hash":"'
 _HASH_MEMBER_LENGTH = len(_HASH_MEMBER) + 64 + 1  # the member, 64 hex digits, the closing quote
+_POSITION_MEMBER = b',"position":'
 
 
 def _check_line(checker: ChainChecker, number: int, body: bytes) -> None:
@@ -224,7 +291,11 @@ def _check_line(checker: ChainChecker, number: int, body: bytes) -> None:
     if cut < 0 or orjson.dumps(event, option=orjson.OPT_SORT_KEYS) != body:
         checker.fail(at, f"line {number} is not in canonical form (altered)")
         return
-    checker.check(event, body[:cut] + body[cut + _HASH_MEMBER_LENGTH :])
+    hashed = body[:cut] + body[cut + _HASH_MEMBER_LENGTH :]
+    if "position" in event:  # not hashed: the tree covers it. After the payload, so found from the right.
+        start = hashed.rfind(_POSITION_MEMBER)
+        hashed = hashed[:start] + hashed[hashed.index(b",", start + len(_POSITION_MEMBER)) :]
+    checker.check(event, hashed)
 
 
 _FIELDS = frozenset((*HASHED_FIELDS, "hash"))

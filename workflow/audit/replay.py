@@ -308,17 +308,22 @@ def _deadline_rule(event: Mapping[str, Any], call: Mapping[str, Any]) -> Iterato
 
 
 def canonical_events(
-    db: Engine, *, until_seq: int | None = None, as_of: datetime | None = None
+    db: Engine, *, until_seq: int | None = None, as_of: datetime | None = None, sealed_only: bool = False
 ) -> Iterator[dict[str, Any]]:
-    """Stream the stored events in canonical form (payload parsed), in order, optionally cut."""
+    """Stream the stored events in canonical form (payload parsed), in order, optionally cut.
+
+    Each carries its ``position`` once sealed (not hashed: the Merkle tree covers it).
+    """
     from workflow.canonical import canonical_text_time
     from workflow.store import firesql
     from workflow.store.db import reading
 
-    names = firesql.EVENT_COLUMNS
+    names = firesql.ROW_COLUMNS
     with reading(db) as connection:
-        for row in firesql.event_rows(connection, until_seq=until_seq, as_of=as_of):
+        for row in firesql.event_rows(connection, until_seq=until_seq, as_of=as_of, unsealed=not sealed_only):
             event = dict(zip(names, row, strict=True))
+            if event["position"] is None:
+                del event["position"]
             event["occurred_at"] = canonical_text_time(event["occurred_at"])
             event["effective_at"] = canonical_text_time(event["effective_at"])
             event["payload"] = orjson.loads(event["payload"])

@@ -243,7 +243,7 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one nested function per endpo
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         wait: Annotated[float, Query(ge=0, le=30, description="Seconds to wait for a first event")] = 0,
     ) -> EventsPage:
-        """Committed events after ``after``, in sequence order (the change feed)."""
+        """Sealed events after position ``after``, in sealed order (the change feed)."""
         deadline = asyncio.get_running_loop().time() + wait
         while True:
             page = await asyncio.to_thread(lambda: list(engine.events(after=after, limit=limit)))
@@ -251,7 +251,8 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one nested function per endpo
                 break
             await asyncio.sleep(0.2)
         return EventsPage(
-            events=[EventOut(**e.report()) for e in page], last_seq=page[-1].seq if page else after
+            events=[EventOut(**e.report()) for e in page],
+            last_seq=page[-1].position or after if page else after,
         )
 
 

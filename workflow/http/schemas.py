@@ -42,6 +42,7 @@ class EventOut(BaseModel):
     idempotency_key: str | None
     prev_hash: str
     hash: str
+    position: int | None = Field(None, description="Sealed global position (1, 2, 3…): the feed's cursor.")
     replayed: bool = Field(False, description="True when an Idempotency-Key retry returned the first answer.")
     dry_run: bool = False
 
@@ -97,7 +98,9 @@ class EventsPage(BaseModel):
     """A page of the event feed; ask again with ``after=last_seq``."""
 
     events: list[EventOut]
-    last_seq: int = Field(description="The seq of the last event on this page, or the `after` asked for.")
+    last_seq: int = Field(
+        description="The position of the last event on this page, or the `after` asked for."
+    )
 
 
 class WhoAmI(BaseModel):

@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import Engine, insert, select, text, update
+from sqlalchemy import Engine, func, insert, select, text, update
 
 from workflow.clock import Clock, SystemClock
 from workflow.errors import InvalidInput, NotFound
@@ -110,9 +110,7 @@ def add(
         raise InvalidInput("url", "must be an http:// or https:// URL")
     if from_seq is None:
         with reading(db) as connection:
-            from_seq = int(
-                connection.execute(select(EVENT.c.seq).order_by(EVENT.c.seq.desc()).limit(1)).scalar() or 0
-            )
+            from_seq = int(connection.execute(select(func.max(EVENT.c.position))).scalar() or 0)
     hook_id, secret = secrets.token_hex(6), secret or secrets.token_urlsafe(24)
     with db.begin() as connection:
         connection.execute(
@@ -199,7 +197,8 @@ class Deliverer:
                 select(WEBHOOK.c.delivered_seq).where(WEBHOOK.c.id == hook.id)
             ).scalar_one()
             rows = connection.execute(
-                select(EVENT).where(EVENT.c.seq > after).order_by(EVENT.c.seq).limit(self.batch)
+                # Sealed events only, by position: one that committed late cannot be skipped.
+                select(EVENT).where(EVENT.c.position > after).order_by(EVENT.c.position).limit(self.batch)
             ).all()
         from workflow.store.eventlog import event_from_row
 
@@ -210,7 +209,7 @@ class Deliverer:
             if error:
                 self._failed(hook, error)
                 return done
-            self._acknowledged(hook, event.seq)
+            self._acknowledged(hook, int(event.position or 0))
             done += 1
         return done
 

@@ -1,7 +1,7 @@
 """The work of one fire inside its transaction: the fired transition and its follow-ups.
 
-``Engine.fire`` validates the call, opens the transaction and takes the chain
-head; a ``Step`` then loads and locks the entity, asks the definition's shared
+``Engine.fire`` validates the call and opens the transaction; a ``Step`` then
+loads and locks the entity (the only lock a fire takes besides counters), asks the definition's shared
 ``transitions`` Machine, runs the guards and the handler, and writes the entity
 and the event. Follow-ups (a funding that moves the cited proposal) run in the
 same ``Step``, so they commit or roll back with the transition that caused them.
@@ -105,13 +105,11 @@ class Step:
         self,
         connection: Connection,
         engine: Engine,
-        head: tuple[int, str],
         now: datetime,
         written: list[Event] | None = None,
     ) -> None:
         self.connection = connection
         self.engine = engine
-        self.head = head
         self.now = now
         self.written = written if written is not None else []
         self.reader = eventlog.TxReader(connection)
@@ -127,7 +125,10 @@ class Step:
                 raise_refusal(ctx, request.bound.guards[name](ctx))
             dest = definition.initial_state
         else:
-            entity_id, current = self._locked(request)
+            locked = self._locked(request)
+            if isinstance(locked, Event):
+                return locked
+            entity_id, current = locked
             current = self._caught_up(request, entity_id, current)
             ctx = self._context(request, entity_id, current)
             dest = self._run_machine(request.bound, ctx, current.state)
@@ -137,14 +138,20 @@ class Step:
             self._follow(follow_up, event)
         return event
 
-    def _locked(self, request: Request) -> tuple[str, Snapshot]:
-        """Load and lock the entity; check version, state and role."""
+    def _locked(self, request: Request) -> tuple[str, Snapshot] | Event:
+        """Load and lock the entity; check version, state and role (or answer an idempotent retry)."""
         kind, entity_id = request.kind, request.entity_id
         if entity_id is None:
             raise InvalidInput("entity_id", f"{request.trigger} needs the id of the {kind}")
         current = self.reader.lock(kind, entity_id)
         if current is None:
             raise NotFound(kind, entity_id)
+        if request.key is not None and request.cause is None:
+            # Looked up again under the entity's lock: a writer with the same key may have
+            # committed while we waited for it (no global lock orders us any more).
+            found = eventlog.find_by_key(self.connection, request.key)
+            if found is not None:
+                return replay_of(found, request)
         if request.expected_version is not None and request.expected_version != current.version:
             raise VersionConflict(kind, entity_id, request.expected_version, current.version)
         arrows = request.bound.arrows(request.trigger, current.state)
@@ -290,10 +297,9 @@ class Step:
         }
         digest = request.digest if request.key is not None else None
         try:
-            event = eventlog.append(self.connection, self.head, fields, digest, payload_json)
+            event = eventlog.append(self.connection, fields, digest, payload_json)
         except TypeError as exc:
             raise HandlerError(kind, trigger, str(exc)) from exc
-        self.head = (event.seq, event.hash)
         self.written.append(event)
         return event
 

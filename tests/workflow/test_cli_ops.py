@@ -199,7 +199,7 @@ class TestCommands:
         """``init --json`` on an existing database reports its schema and simulation flag."""
         assert cli.json("init") == {
             "database": cli.env["FILIERE_DATABASE_URL"],
-            "schema": "0003",
+            "schema": "0005",
             "simulation": True,
         }
 

@@ -131,6 +131,7 @@ def _pg_engine(pg_url: str, pg_schema: dict[str, str], clock: SimulatedClock) ->
     try:
         yield engine
     finally:
+        engine.sequencer.stop()  # its sealing thread must not outlive the schema
         engine.db.dispose()
 
 

@@ -65,14 +65,15 @@ def test_the_check_sees_imports_inside_functions(tmp_path: Path) -> None:
 #: knows the leaves; the audit tools read the store; the engine's core uses all three;
 #: the interfaces (http, demo, cli) sit on top, and only the CLI may reach http and demo.
 LAYERS = {
-    "leaf": {"workflow.errors", "workflow.clock", "workflow.canonical"},
+    "leaf": {"workflow.errors", "workflow.clock", "workflow.canonical", "workflow.merkle"},
     "store": {"workflow.store"},
     "audit": {"workflow.audit"},
     "core": {
         "workflow",
         "workflow.engine",
         "workflow.step",
-        "workflow.requests",
+        "workflow.prepare",
+        "workflow.sequencer",
         "workflow.machine",
         "workflow.config",
         "workflow.results",

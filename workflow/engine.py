@@ -1,11 +1,13 @@
 """The engine: one entry point that fires a trigger, in one transaction.
 
-For every fire: lock the chain head (the global order), read the clock, load
-and lock the entity, check the expected version, the trigger, the role and the
-payload, run the guards through the definition's shared ``transitions``
-Machine, call the handler, then write the entity, the event and any follow-up
-transitions, and commit. Anything that fails rolls the whole transaction back:
-no row, no event, and nothing cached in memory that could disagree.
+For every fire: read the clock, load and lock the entity, check the expected
+version, the trigger, the role and the payload, run the guards through the
+definition's shared ``transitions`` Machine, call the handler, then write the
+entity, the event and any follow-up transitions, and commit. Anything that
+fails rolls the whole transaction back: no row, no event, and nothing cached
+in memory that could disagree. Events are chained per entity; the sequencer
+(``workflow/sequencer.py``) gives them their global position afterwards (on
+SQLite, before the commit).
 """
 
 from __future__ import annotations
@@ -36,9 +38,11 @@ from workflow.errors import (
     InvalidInput,
     NotFound,
 )
+from workflow.logconfig import log_transition
 from workflow.machine import Bound, load
-from workflow.requests import check_arguments, validated_payload
-from workflow.step import DryRun, Request, Step, check_role, replay_of
+from workflow.prepare import clean_payload, prepare_request
+from workflow.sequencer import Sequencer, sealed_inline
+from workflow.step import Request, Step, replay_of
 from workflow.store import eventlog
 from workflow.store.db import make_engine, reading, unavailable
 from workflow.store.schema import ensure_schema
@@ -48,6 +52,14 @@ if TYPE_CHECKING:
     from workflow.results import AsOf, Budget, ReplayReport
 
 Event = eventlog.StoredEvent
+
+
+class _DryRun(Exception):  # control flow only: it never leaves the engine
+    """Carries the computed event out of a transaction that must roll back."""
+
+    def __init__(self, event: Event) -> None:
+        super().__init__("dry run")
+        self.event = event
 
 
 class Engine:
@@ -75,6 +87,7 @@ class Engine:
             ensure_schema(self.db, [b.definition for b in self.machines.values()], self.clock.now())
         except OperationalError as exc:
             raise unavailable(exc) from exc
+        self.sequencer = Sequencer(self.db)
 
     # --- life cycle -----------------------------------------------------------
 
@@ -97,7 +110,11 @@ class Engine:
         """Give every pooled connection back (idempotent); the engine refuses any use afterwards.
 
         A SQLAlchemy engine passed in as ``db`` belongs to the caller: it is left open.
+        The background sealer finishes its pass first and starts no other (events it
+        has not reached are sealed by the next engine, or by ``seal`` elsewhere).
         """
+        if self._db is not None:
+            self.sequencer.stop()
         if self._db is not None and self._owns_db:
             self._db.dispose()
         self._db = None
@@ -168,8 +185,10 @@ class Engine:
             with self.db.begin() as connection:
                 event = self._fire_locked(connection, request, written)
                 if dry_run:
-                    raise DryRun(event)
-        except DryRun as rolled_back:
+                    raise _DryRun(event)
+                if self.sequencer.inline and not event.replayed:
+                    event = sealed_inline(connection, event, written)
+        except _DryRun as rolled_back:
             return replace(rolled_back.event, dry_run=True)
         except IntegrityError as exc:
             event = self._after_integrity_error(exc, request)
@@ -178,10 +197,11 @@ class Engine:
         except DBAPIError as exc:  # any other refusal by the database (a trigger, a check)
             raise DatabaseError(f"{kind} {entity_id} {trigger}: {exc.orig}") from exc
         if not event.replayed:
+            self.sequencer.poke()
             seconds = time.perf_counter() - started
             # Follow-ups were committed in the same transaction: they are heard, in seq order, too.
             for committed in written or [event]:
-                self._logged(committed, seconds)
+                log_transition(committed, seconds)
                 for listener in list(self._listeners):
                     listener(committed)
         return event
@@ -192,8 +212,8 @@ class Engine:
 
         Yields a function with :meth:`fire`'s arguments (``dry_run`` aside). Each call runs in a
         savepoint: a refused one leaves the earlier ones in place, as separate real fires would,
-        and returns its event marked ``dry_run``. Nothing is committed, logged or announced. The
-        chain head stays locked until the block ends, so other writers wait: keep it short.
+        and returns its event marked ``dry_run``. Nothing is committed, sealed, logged or announced.
+        Its locks (SQLite's write lock; on PostgreSQL the entities touched) last the block: keep it short.
         """
         with self.db.begin() as connection:
 
@@ -274,13 +294,27 @@ class Engine:
         return events
 
     def events(self, after: int = 0, limit: int | None = None) -> Iterator[Event]:
-        """Events in global order after sequence number ``after``."""
-        query = select(EVENT).where(EVENT.c.seq > after).order_by(EVENT.c.seq)
+        """Sealed events in their global order, after position ``after``.
+
+        Only sealed events are served, in sealed order, so a consumer that
+        resumes after the last position it saw can never skip an event that
+        committed late. Pending events are sealed first.
+        """
+        if not self.sequencer.inline:
+            self.seal()
+        query = select(EVENT).where(EVENT.c.position > after).order_by(EVENT.c.position)
         if limit is not None:
             query = query.limit(limit)
         with reading(self.db) as connection:
             for row in connection.execution_options(yield_per=1000).execute(query):
                 yield eventlog.event_from_row(row)
+
+    def seal(self) -> int:
+        """Seal every event committed so far (waiting for a running sealer); how many this call sealed."""
+        try:
+            return self.sequencer.seal() or 0
+        except OperationalError as exc:
+            raise unavailable(exc) from exc
 
     def list_as_of(self, call_id: str, moment: datetime | None = None) -> ListVersion | None:
         """The call's list (*elenco*) in force at ``moment`` (now if ``None``)."""
@@ -339,33 +373,19 @@ class Engine:
                 "kind", f"unknown kind {kind!r} (kinds: {', '.join(sorted(self.machines))})"
             ) from None
 
-    def _request(
-        self,
-        kind: str,
-        entity_id: str | None,
-        trigger: str,
-        *,
-        actor: str,
-        role: str,
-        payload: Mapping[str, Any] | None,
-        key: str | None,
-        expected_version: int | None,
-        effective_at: datetime | None,
-    ) -> Request:
+    def _request(self, kind: str, entity_id: str | None, trigger: str, **arguments: Any) -> Request:
         """Everything checkable before the transaction: kind, arguments, role, payload."""
-        bound = self._bound(kind)
-        check_arguments(actor, key, effective_at, entity_id)
-        check_role(bound.definition, trigger, role, bound.roles(trigger))
-        clean = validated_payload(bound, trigger, payload)
-        return Request(bound, entity_id, trigger, actor, role, clean, key, expected_version, effective_at)
+        return prepare_request(self._bound(kind), entity_id, trigger, **arguments)
+
+    def _payload(self, bound: Bound, trigger: str, payload: Mapping[str, Any] | None) -> dict[str, Any]:
+        return clean_payload(bound, trigger, payload)
 
     def _fire_locked(self, connection: Connection, request: Request, written: list[Event]) -> Event:
-        head = eventlog.lock_head(connection)
         if request.key is not None:
             found = eventlog.find_by_key(connection, request.key)
             if found is not None:
                 return replay_of(found, request)
-        return Step(connection, self, head, self.clock.now(), written).fire(request)
+        return Step(connection, self, self.clock.now(), written).fire(request)
 
     def _after_integrity_error(self, exc: IntegrityError, request: Request) -> Event:
         """A concurrent writer won a unique key: answer as a retry or a conflict."""
@@ -377,21 +397,3 @@ class Engine:
         if request.trigger == CREATE and request.entity_id is not None:
             raise AlreadyExists(request.kind, request.entity_id) from exc
         raise DatabaseError(f"{request.kind} {request.entity_id} {request.trigger}: {exc.orig}") from exc
-
-    def _logged(self, event: Event, seconds: float) -> None:
-        from workflow.logconfig import transition_lines, transition_logger
-
-        if not transition_lines():
-            return
-        transition_logger().info(
-            "transition",
-            kind=event.entity_kind,
-            id=event.entity_id,
-            trigger=event.trigger,
-            src=event.from_state,
-            dst=event.to_state,
-            actor=event.actor,
-            role=event.role,
-            seq=event.seq,
-            ms=round(seconds * 1000, 3),
-        )

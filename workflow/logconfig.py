@@ -125,3 +125,21 @@ def transition_lines() -> bool:
 def transition_logger() -> Logger:
     """The logger of the engine's one line per transition."""
     return _TRANSITION
+
+
+def log_transition(event: Any, seconds: float) -> None:
+    """The engine's one line for a committed transition (``event``: a ``StoredEvent``), if it is written."""
+    if not transition_lines():
+        return
+    _TRANSITION.info(
+        "transition",
+        kind=event.entity_kind,
+        id=event.entity_id,
+        trigger=event.trigger,
+        src=event.from_state,
+        dst=event.to_state,
+        actor=event.actor,
+        role=event.role,
+        seq=event.seq,
+        ms=round(seconds * 1000, 3),
+    )

@@ -1,7 +1,7 @@
 """The work of one fire inside its transaction: the fired transition and its follow-ups.
 
-``Engine.fire`` validates the call, opens the transaction and takes the chain
-head; a ``Step`` then loads and locks the entity, asks the definition's shared
+``Engine.fire`` validates the call and opens the transaction; a ``Step`` then
+loads and locks the entity (the only lock a fire takes besides counters), asks the definition's shared
 ``transitions`` Machine, runs the guards and the handler, and writes the entity
 and the event. Follow-ups (a funding that moves the cited proposal) run in the
 same ``Step``, so they commit or roll back with the transition that caused them.
@@ -43,7 +43,7 @@ from workflow.errors import (
     VersionConflict,
 )
 from workflow.machine import Bound, Token
-from workflow.requests import validated_payload
+from workflow.prepare import clean_payload
 from workflow.store import eventlog
 from workflow.store.tables import LIST_ENTRY, LIST_VERSION
 
@@ -61,14 +61,6 @@ ID_PREFIXES = {
     "decree": "D",
     "application": "A",
 }
-
-
-class DryRun(Exception):
-    """Carries the computed event out of a transaction that must roll back (``dry_run=True``)."""
-
-    def __init__(self, event: Event) -> None:
-        super().__init__("dry run")
-        self.event = event
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,13 +106,11 @@ class Step:
         self,
         connection: Connection,
         engine: Engine,
-        head: tuple[int, str],
         now: datetime,
         written: list[Event] | None = None,
     ) -> None:
         self.connection = connection
         self.engine = engine
-        self.head = head
         self.now = now
         self.written = written if written is not None else []
         self.reader = eventlog.TxReader(connection)
@@ -136,7 +126,10 @@ class Step:
                 raise_refusal(ctx, request.bound.guards[name](ctx))
             dest = definition.initial_state
         else:
-            entity_id, current = self._locked(request)
+            locked = self._locked(request)
+            if isinstance(locked, Event):
+                return locked
+            entity_id, current = locked
             current = self._caught_up(request, entity_id, current)
             ctx = self._context(request, entity_id, current)
             dest = self._run_machine(request.bound, ctx, current.state)
@@ -146,14 +139,20 @@ class Step:
             self._follow(follow_up, event)
         return event
 
-    def _locked(self, request: Request) -> tuple[str, Snapshot]:
-        """Load and lock the entity; check version, state and role."""
+    def _locked(self, request: Request) -> tuple[str, Snapshot] | Event:
+        """Load and lock the entity; check version, state and role (or answer an idempotent retry)."""
         kind, entity_id = request.kind, request.entity_id
         if entity_id is None:
             raise InvalidInput("entity_id", f"{request.trigger} needs the id of the {kind}")
         current = self.reader.lock(kind, entity_id)
         if current is None:
             raise NotFound(kind, entity_id)
+        if request.key is not None and request.cause is None:
+            # Looked up again under the entity's lock: a writer with the same key may have
+            # committed while we waited for it (no global lock orders us any more).
+            found = eventlog.find_by_key(self.connection, request.key)
+            if found is not None:
+                return replay_of(found, request)
         if request.expected_version is not None and request.expected_version != current.version:
             raise VersionConflict(kind, entity_id, request.expected_version, current.version)
         arrows = request.bound.arrows(request.trigger, current.state)
@@ -299,10 +298,9 @@ class Step:
         }
         digest = request.digest if request.key is not None else None
         try:
-            event = eventlog.append(self.connection, self.head, fields, digest, payload_json)
+            event = eventlog.append(self.connection, fields, digest, payload_json)
         except TypeError as exc:
             raise HandlerError(kind, trigger, str(exc)) from exc
-        self.head = (event.seq, event.hash)
         self.written.append(event)
         return event
 
@@ -322,7 +320,7 @@ class Step:
 
     def _follow(self, follow_up: FollowUp, cause: Event | None) -> None:
         bound = self.engine._bound(follow_up.kind)
-        payload = validated_payload(bound, follow_up.trigger, follow_up.payload)
+        payload = clean_payload(bound, follow_up.trigger, follow_up.payload)
         actor = follow_up.actor or "system"
         request = Request(bound, follow_up.entity_id, follow_up.trigger, actor, follow_up.role, payload)
         self.fire(replace(request, effective_at=follow_up.effective_at, cause=cause.seq if cause else None))

@@ -74,24 +74,40 @@ def rows(world: World) -> list[dict[str, Any]]:
 
 
 def rechain(world: World, *, legacy: bool = False, start: int = 1) -> None:
-    """Re-hash the chain from event ``start`` as a forger (or, ``legacy``, as format 1 wrote it) would."""
-    prev = GENESIS
-    stored = rows(world)
+    """Re-hash every entity's chain from event ``start``, and the whole tree, as a forger would.
+
+    With ``legacy``, as format 1 wrote it (the request hash not covered).
+    """
+    from workflow import merkle
+    from workflow.store import tree
+
+    world.engine.seal()
+    heads: dict[tuple[str, str], str] = {}
+    leaves = []
+    stored = sorted(rows(world), key=lambda r: r["position"])
     with world.engine.db.begin() as connection:
         for row in stored:
-            fields = canonical_row(row)
-            if row["seq"] < start:
-                prev = row["hash"]
-                continue
-            fields["prev_hash"] = prev
-            if legacy:
-                fields.pop("request_hash", None)
-            prev = chain_hash(prev, event_bytes(fields))
+            key = (row["entity_kind"], row["entity_id"])
+            digest = row["hash"]
+            if row["seq"] >= start:
+                fields = canonical_row(row)
+                fields["prev_hash"] = heads.get(key, GENESIS)
+                if legacy:
+                    fields.pop("request_hash", None)
+                digest = chain_hash(fields["prev_hash"], event_bytes(fields))
+                connection.execute(
+                    text("UPDATE event SET prev_hash = :p, hash = :h WHERE seq = :s"),
+                    {"p": fields["prev_hash"], "h": digest, "s": row["seq"]},
+                )
+            heads[key] = digest
+            leaves.append(tree.leaf_of(digest))
+        connection.execute(text("DELETE FROM tree_node"))
+        for (level, index), digest in merkle.nodes_of(leaves).items():
             connection.execute(
-                text("UPDATE event SET prev_hash = :p, hash = :h WHERE seq = :s"),
-                {"p": fields["prev_hash"], "h": prev, "s": row["seq"]},
+                text("INSERT INTO tree_node (level, idx, hash) VALUES (:l, :i, :h)"),
+                {"l": level, "i": index, "h": digest.hex()},
             )
-        connection.execute(text("UPDATE chain_head SET hash = :h"), {"h": prev})
+        connection.execute(text("UPDATE tree_head SET root = :r"), {"r": merkle.reference_root(leaves).hex()})
 
 
 def keyed_seqs(world: World) -> list[int]:
@@ -106,7 +122,8 @@ class TestRequestHash:
         """Changing, or clearing, an idempotent event's stored request hash breaks the chain at it."""
         world = keyed(contract_world)
         seq = keyed_seqs(world)[1]
-        assert verify(world).ok
+        report = verify(world)
+        assert report.ok, report.problem
         sql(world, f"UPDATE event SET request_hash = '{'0' * 64}' WHERE seq = {seq}")
         report = verify(world)
         assert (report.ok, report.first_bad_seq) == (False, seq)
@@ -334,22 +351,22 @@ class TestKeptHead:
         kept = verify(world)
         head = f"{kept.head_seq}:{kept.head_hash}"
         assert verify(world, head).ok
-        # a rewrite: an early event altered and the chain re-hashed from there (verify alone passes)
-        sql(world, "UPDATE event SET actor = 'someone.else' WHERE seq = 3")
-        rechain(world, start=3)
+        # a rewrite: an earlier event of the head's entity altered and its chain re-hashed from
+        # there (verify alone passes); chains are per entity, so the head's own is the one to alter
+        early = min(r["seq"] for r in rows(world) if r["entity_id"] == rows(world)[-1]["entity_id"])
+        sql(world, f"UPDATE event SET actor = 'someone.else' WHERE seq = {early}")
+        rechain(world, start=early)
         assert verify(world).ok
         report = verify(world, head)
         assert (report.ok, report.first_bad_seq) == (False, kept.head_seq)
         assert f"event {kept.head_seq} has another hash" in str(report.problem)
         assert "rewritten or forked" in str(report.problem)
         assert "tail cut" not in str(report.problem)
-        # a truncation: the tail removed and chain_head moved back
-        sql(
-            world,
-            f"DELETE FROM event WHERE seq > {kept.head_seq - 2}",
-            f"UPDATE chain_head SET seq = {kept.head_seq - 2},"
-            f" hash = (SELECT hash FROM event WHERE seq = {kept.head_seq - 2})",
-        )
+        # a truncation: the tail removed and the tree head moved back to the shorter log
+        sql(world, f"DELETE FROM event WHERE seq > {kept.head_seq - 2}")
+        shorter = verify(world)
+        sql(world, f"UPDATE tree_head SET size = {shorter.tree_size}, root = '{shorter.root}'")
+        assert verify(world).ok
         report = verify(world, head)
         assert (report.ok, report.first_bad_seq) == (False, kept.head_seq - 1)
         assert "truncated" in str(report.problem)
@@ -400,24 +417,27 @@ class TestKeptHead:
 
 class TestReordered:
     def test_two_swapped_events_in_the_database(self, contract_world: World) -> None:
-        """Swapping two events' places is reported as events out of sequence, at the first of them."""
+        """Swapping two events' places (their sealed positions) is reported as events out of sequence."""
         world = keyed(contract_world)
+        world.engine.seal()
         sql(
             world,
-            "UPDATE event SET seq = -1 WHERE seq = 5",
-            "UPDATE event SET seq = 5 WHERE seq = 6",
-            "UPDATE event SET seq = 6 WHERE seq = -1",
+            "UPDATE event SET position = -1 WHERE position = 5",
+            "UPDATE event SET position = 5 WHERE position = 6",
+            "UPDATE event SET position = 6 WHERE position = -1",
         )
         report = verify(world)
         assert (report.ok, report.first_bad_seq) == (False, 5)
-        assert "events out of sequence: the event that follows 4 is stored as event 6" in str(report.problem)
+        moved = "events out of sequence: the event sealed at position 5 is at position 6"
+        assert moved in str(report.problem)
+        assert "deleted" not in str(report.problem)
 
     def test_a_deleted_event_is_still_a_deletion(self, contract_world: World) -> None:
-        """A gap whose missing event is nowhere is a deletion, not a reordering."""
+        """A gap whose missing event is nowhere is a deletion, not a reordering (seen at the next one)."""
         world = keyed(contract_world)
         sql(world, "DELETE FROM event WHERE seq = 5")
         report = verify(world)
-        assert (report.first_bad_seq, "deleted" in str(report.problem)) == (5, True)
+        assert (report.first_bad_seq, "deleted" in str(report.problem)) == (6, True)
         assert "out of sequence" not in str(report.problem)
 
     def test_swapped_and_moved_lines_of_an_export(self, tmp_path: Path) -> None:
@@ -437,6 +457,27 @@ class TestReordered:
             assert (report.ok, report.first_bad_seq) == (False, 5)
             assert str(report.problem) == f"event 5: {problem}"
             assert verify_file(path, workers=3) == report
+
+    def test_swapped_and_moved_lines_of_a_sealed_export(self, tmp_path: Path, fresh: Path) -> None:
+        """In a format-2 export the missing position is looked for: found elsewhere, a reordering."""
+        lines = fresh.read_bytes().splitlines()
+        swapped = [*lines[:4], lines[5], lines[4], *lines[6:]]
+        moved = [*lines[:4], *lines[5:], lines[4]]
+        deleted = [*lines[:4], *lines[5:]]
+        for order, bad, problem in (
+            (swapped, 5, "events out of sequence: the event sealed at position 5 is on line 6 (reordered)"),
+            (
+                moved,
+                5,
+                f"events out of sequence: the event sealed at position 5 is on line {len(lines)} (reordered)",
+            ),
+            (deleted, 6, "position jumps from 4 to 6 (deleted)"),
+        ):
+            path = copy(fresh, tmp_path / "log.jsonl")
+            path.write_bytes(b"\n".join(order) + b"\n")
+            report = verify_file(path)
+            assert (report.ok, report.first_bad_seq) == (False, bad)
+            assert str(report.problem) == f"event {bad}: {problem}"
 
 
 def test_a_follower_of_the_api_can_prove_a_keyed_event(world: World) -> None:

@@ -8,6 +8,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from tests.factories import CALL_ID, World
+from workflow.audit.verify import verify_chain
+from workflow.canonical import GENESIS
 from workflow.engine import Engine
 from workflow.errors import DatabaseError, GuardRefused, TransitionNotAllowed, VersionConflict
 from workflow.store.tables import EVENT
@@ -56,8 +58,13 @@ class TestContract:
         assert listed is not None
         assert listed.proposal_ids == (proposal,)
         events = list(w.engine.events())
-        assert [e.seq for e in events] == list(range(1, len(events) + 1))
-        assert [e.prev_hash for e in events[1:]] == [e.hash for e in events[:-1]]
+        assert [e.position for e in events] == list(range(1, len(events) + 1))
+        assert len({e.seq for e in events}) == len(events)
+        last: dict[tuple[str, str], str] = {}
+        for e in events:  # each event chains to its own entity's previous one
+            assert e.prev_hash == last.get((e.entity_kind, e.entity_id), GENESIS)
+            last[(e.entity_kind, e.entity_id)] = e.hash
+        assert verify_chain(w.engine.db).ok
 
     def test_refusal_writes_nothing(self, contract_world: World, draft: str) -> None:
         """A refused submission leaves no event, on this backend."""

@@ -10,6 +10,7 @@ from sqlalchemy import func, select, text
 
 import handlers.proposal
 from tests.factories import CALL_ID, World, rome
+from workflow.canonical import GENESIS
 from workflow.engine import AlreadyExists, Engine
 from workflow.errors import (
     DatabaseError,
@@ -139,16 +140,19 @@ class TestEvents:
         assert [e.trigger for e in history] == ["create", "submit"]
         assert history[-1].hash == event.hash
 
-    def test_sequence_is_global_and_gapless(self, world: World, draft: str) -> None:
-        """Sequence numbers run 1..n across all entities, refusals consuming none."""
+    def test_positions_are_global_and_gapless_and_chains_per_entity(self, world: World, draft: str) -> None:
+        """Sealed positions run 1..n across all entities; each event chains to its entity's previous one."""
         with pytest.raises(ForbiddenRole):
             world.engine.fire("proposal", draft, "submit", actor="x", role="auditor")
-        world.engine.fire("proposal", draft, "submit", actor="capofila.alfa", role="applicant")
-        seqs = [e.seq for e in world.engine.events()]
-        assert seqs == list(range(1, len(seqs) + 1))
-        assert [e.prev_hash for e in world.engine.events()][1:] == [e.hash for e in world.engine.events()][
-            :-1
-        ]
+        submitted = world.engine.fire("proposal", draft, "submit", actor="capofila.alfa", role="applicant")
+        events = list(world.engine.events())
+        assert [e.position for e in events] == list(range(1, len(events) + 1))
+        assert submitted.position == events[-1].position  # SQLite seals before the fire returns
+        last: dict[tuple[str, str], str] = {}
+        for e in events:
+            assert e.prev_hash == last.get((e.entity_kind, e.entity_id), GENESIS)
+            last[(e.entity_kind, e.entity_id)] = e.hash
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))  # one writer: seq is dense too
 
     def test_subscribers_hear_committed_events_only(self, world: World, draft: str) -> None:
         """Subscribers are called after commit, never for a refused trigger."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,12 @@ from sqlmodel import SQLModel
 from workflow.engine import Engine
 from workflow.store.db import make_engine
 from workflow.store.schema import HEAD, current_revision, migrate
+
+GOLDEN = Path(__file__).parent.parent / "fixtures" / "histories" / "demo-2022.jsonl"
+
+
+def _q(column: str) -> str:
+    return '"trigger"' if column == "trigger" else column
 
 
 def script_head() -> str:
@@ -42,9 +49,17 @@ class TestMigrations:
         """An empty database is migrated to the head by opening an engine (and by ``filiere init``)."""
         engine = Engine(f"sqlite:///{tmp_path / 'new.db'}")
         assert current_revision(engine.db) == HEAD
-        assert {"entity", "event", "chain_head", "counter", "definition", "list_version"} <= set(
-            inspect(engine.db).get_table_names()
-        )
+        tables = set(inspect(engine.db).get_table_names())
+        assert {
+            "entity",
+            "event",
+            "tree_node",
+            "tree_head",
+            "counter",
+            "definition",
+            "list_version",
+        } <= tables
+        assert "chain_head" not in tables
 
     def test_migrations_match_models(self, tmp_path: Path) -> None:
         """Autogenerate finds no difference between the migrated schema and the models."""
@@ -55,24 +70,58 @@ class TestMigrations:
         assert differences == []
 
     def test_previous_revision_with_data(self, tmp_path: Path) -> None:
-        """A database at the previous revision, with events, reaches head with data and chain intact."""
-        from tests.factories import rome
+        """A database of the single-chain release (0003) is sealed into the tree in its order and verifies.
+
+        Its events are the golden history, written by that release: same hashes
+        after the migration, positions = their seq, and new events chain per entity.
+        """
+        from sqlalchemy import text
+
         from workflow.audit.verify import verify_chain
-        from workflow.clock import SimulatedClock
+        from workflow.store import tree
 
         path = tmp_path / "old.db"
-        engine = Engine(f"sqlite:///{path}", clock=SimulatedClock(rome(2022, 2, 25, 10)))
-        populated(engine)
-        before = [(e.seq, e.hash) for e in engine.events()]
-        migrate(engine.db, "0001", down=True)  # as a database written by the previous release
-        assert current_revision(engine.db) == "0001"
-        assert "ix_event_occurred_at" not in {i["name"] for i in inspect(engine.db).get_indexes("event")}
-        engine.db.dispose()
-        reopened = Engine(f"sqlite:///{path}", clock=SimulatedClock(rome(2022, 9, 11)))
-        assert current_revision(reopened.db) == HEAD
-        assert "ix_event_occurred_at" in {i["name"] for i in inspect(reopened.db).get_indexes("event")}
-        assert [(e.seq, e.hash) for e in reopened.events()] == before
-        assert verify_chain(reopened.db).ok
+        db = make_engine(f"sqlite:///{path}")
+        migrate(db, "0003")
+        golden = [json.loads(line) for line in GOLDEN.read_text().splitlines()]
+        columns = [c for c in golden[0] if c != "hash"] + ["hash"]
+        with db.begin() as connection:
+            for event in golden:
+                row = {
+                    **event,
+                    "payload": json.dumps(
+                        event["payload"], sort_keys=True, separators=(",", ":"), ensure_ascii=False
+                    ),
+                }
+                for name in ("occurred_at", "effective_at"):
+                    row[name] = row[name].replace("T", " ").rstrip("Z")
+                connection.execute(
+                    text(
+                        f"INSERT INTO event ({', '.join(_q(c) for c in columns)})"
+                        f" VALUES ({', '.join(':' + c for c in columns)})"
+                    ),
+                    row,
+                )
+            connection.execute(
+                text("INSERT INTO chain_head (id, seq, hash) VALUES (1, :s, :h)"),
+                {"s": golden[-1]["seq"], "h": golden[-1]["hash"]},
+            )
+        migrate(db)
+        assert current_revision(db) == HEAD
+        report = verify_chain(db)
+        assert (report.ok, report.events, report.tree_size, report.head_hash) == (
+            True,
+            83,
+            83,
+            golden[-1]["hash"],
+        )
+        with db.connect() as connection:
+            stored = connection.execute(text("SELECT seq, position, hash FROM event ORDER BY seq")).all()
+            assert [(r.seq, r.position, r.hash) for r in stored] == [
+                (e["seq"], e["seq"], e["hash"]) for e in golden
+            ]
+            assert tree.head(connection).root == report.root
+        db.dispose()
 
     def test_postgres_reaches_head(self, pg_engine: Engine) -> None:
         """On PostgreSQL too, a fresh schema is migrated to head and matches the models."""

@@ -180,6 +180,50 @@ class TestProcesses:
         assert report.ok
         assert report.events == len(list(world.engine.events()))
 
+    def test_sealing_while_eight_processes_write(self, world: World) -> None:
+        """8 writers on distinct proposals, a feed read meanwhile: every event sealed once, in one order.
+
+        Positions run 1..n without a gap, the feed (read while the writers run,
+        resuming after the last position it saw) delivered each event exactly
+        once in sealed order, and verify rebuilds the stored tree.
+        """
+        import threading
+
+        world.open_call()
+        world.at(2022, 9, 10, 11)
+        owners = [f"capofila.{n}" for n in range(PROCESSES)]
+        partnerships = {o: world.partnership(o, start=100 * n + 1) for n, o in enumerate(owners)}
+        drafts = {o: [world.draft(o, partnership=partnerships[o]) for _ in range(40)] for o in owners}
+        seen: list[tuple[int | None, int]] = []
+        done = threading.Event()
+
+        def follow() -> None:
+            cursor = 0
+            while True:
+                finished = done.is_set()
+                for event in world.engine.events(after=cursor):
+                    seen.append((event.position, event.seq))
+                    cursor = int(event.position or 0)
+                if finished:
+                    return
+                time.sleep(0.05)
+
+        reader = threading.Thread(target=follow)
+        reader.start()
+        try:
+            results = _run(
+                submit_worker, [(_target(world), world.clock.now(), (o, drafts[o])) for o in owners]
+            )
+        finally:
+            done.set()
+            reader.join()
+        assert results == [40] * PROCESSES
+        every = list(world.engine.events())
+        assert [e.position for e in every] == list(range(1, len(every) + 1))
+        assert seen == [(e.position, e.seq) for e in every]
+        report = verify_chain(world.engine.db)
+        assert (report.ok, report.tree_size, report.unsealed) == (True, len(every), 0)
+
     def test_one_budget_many_processes(self, world: World) -> None:
         """Eight processes fund from one budget: never over-committed, reservations equal the awards."""
         from tests.workflow.test_phase2 import Phase2

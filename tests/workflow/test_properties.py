@@ -32,7 +32,7 @@ from workflow.engine import Engine
 from workflow.errors import FiliereError
 
 OWNERS = ("capofila.alfa", "capofila.beta")
-TABLES = ("entity", "event", "chain_head", "list_version", "list_entry", "counter")
+TABLES = ("entity", "event", "tree_node", "tree_head", "list_version", "list_entry", "counter")
 
 
 @contextmanager

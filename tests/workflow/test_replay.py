@@ -249,8 +249,8 @@ class TestExport:
         [
             (lambda lines: lines.__setitem__(40, lines[40].replace(b"director", b"operator")), 41),
             (lambda lines: lines.pop(), 83),
-            (lambda lines: lines.pop(10), 11),
-            (lambda lines: lines.insert(5, lines[4]), 6),
+            (lambda lines: lines.pop(10), 12),  # the next position jumps
+            (lambda lines: lines.insert(5, lines[4]), 5),  # its entity's chain goes back
             (lambda lines: lines.__setitem__(7, b"{oops"), 8),
             (lambda lines: lines.__setitem__(3, lines[3].replace(b'":', b'": ')), 4),
             (lambda lines: lines.__setitem__(2, b'{"seq": 3}'), 3),

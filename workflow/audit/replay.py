@@ -351,21 +351,24 @@ def _extension_rule(event: Mapping[str, Any], call: Mapping[str, Any] | None) ->
 
 
 def canonical_events(
-    db: Engine, *, until_seq: int | None = None, as_of: datetime | None = None
+    db: Engine, *, until_seq: int | None = None, as_of: datetime | None = None, sealed_only: bool = False
 ) -> Iterator[dict[str, Any]]:
     """Stream the stored events in canonical form (payload parsed), in order, optionally cut.
 
     An event's request hash is kept only when its hash covers it (format 2),
-    so that an exported line is exactly the bytes its hash covers, plus the hash.
+    so that an exported line is exactly the bytes its hash covers, plus the
+    hash and, once sealed, its ``position`` (not hashed: the Merkle tree covers it).
     """
     from workflow.canonical import canonical_text_time, chain_hash, event_bytes
     from workflow.store import firesql
-    from workflow.store.db import reading
+    from workflow.store.db import snapshot
 
-    names = firesql.EVENT_COLUMNS
-    with reading(db) as connection:
-        for row in firesql.event_rows(connection, until_seq=until_seq, as_of=as_of):
+    names = firesql.ROW_COLUMNS
+    with snapshot(db) as connection:
+        for row in firesql.event_rows(connection, until_seq=until_seq, as_of=as_of, unsealed=not sealed_only):
             event = dict(zip(names, row, strict=True))
+            if event["position"] is None:
+                del event["position"]
             event["occurred_at"] = canonical_text_time(event["occurred_at"])
             event["effective_at"] = canonical_text_time(event["effective_at"])
             event["payload"] = orjson.loads(event["payload"])

@@ -33,7 +33,7 @@ from handlers.base import Snapshot
 from workflow.errors import NotFound
 from workflow.store.db import reading
 from workflow.store.eventlog import StoredEvent, event_from_row, snapshot_from_row
-from workflow.store.tables import CHAIN_HEAD, ENTITY, EVENT
+from workflow.store.tables import ENTITY, EVENT
 
 #: Roles that read everything.
 READ_ALL = frozenset({"operator", "evaluator", "director", "system", "auditor"})
@@ -155,33 +155,33 @@ class FeedPage:
 
 
 def feed(db: Engine, reader: Reader, *, after: int, limit: int) -> FeedPage:
-    """The next events after ``after`` the reader may see.
+    """The next sealed events after position ``after`` the reader may see.
 
-    ``last_seq`` is where to ask from next. Unfiltered, it is the last event's
-    seq (or ``after``). Filtered, the log is read up to the chain head as it
-    was when the request began (every event up to it is committed: the head is
-    written in the same transaction as its event), at most :data:`SCAN` events:
+    ``last_seq`` is where to ask from next: a sealed position. Unfiltered, it is
+    the last event's position (or ``after``). Filtered, the log is read up to
+    the last sealed position as it was when the request began (positions are
+    given without gaps, to committed events only), at most :data:`SCAN` events:
     ``last_seq`` then covers the events skipped as well, so a follower moves on
     past others' events and never beyond one of its own not yet read.
     """
     with reading(db) as connection:
-        head = int(connection.execute(select(CHAIN_HEAD.c.seq)).scalar() or 0)
+        head = int(connection.execute(select(func.max(EVENT.c.position))).scalar() or 0)
         if reader.reads_all:
-            query = select(EVENT).where(EVENT.c.seq > after).order_by(EVENT.c.seq).limit(limit)
+            query = select(EVENT).where(EVENT.c.position > after).order_by(EVENT.c.position).limit(limit)
             events = [event_from_row(r) for r in connection.execute(query)]
-            last = events[-1].seq if events else after
+            last = int(events[-1].position or after) if events else after
             return FeedPage(events, last, last >= head)
         upto = min(head, after + SCAN)
         query = (
             _with_entity(select(EVENT))
             .where(
-                EVENT.c.seq > after,
-                EVENT.c.seq <= upto,
+                EVENT.c.position > after,
+                EVENT.c.position <= upto,
                 event_clause(reader, db.dialect.name),
             )
-            .order_by(EVENT.c.seq)
+            .order_by(EVENT.c.position)
             .limit(limit)
         )
         events = [event_from_row(r) for r in connection.execute(query)]
-    last = events[-1].seq if len(events) == limit else max(upto, after)
+    last = int(events[-1].position or after) if len(events) == limit else max(upto, after)
     return FeedPage(events, last, last >= head)

@@ -247,10 +247,12 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one nested function per endpo
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         wait: Annotated[float, Query(ge=0, le=30, description="Seconds to wait for a first event")] = 0,
     ) -> EventsPage:
-        """Committed events after ``after`` the key may read, in sequence order (the change feed)."""
+        """Sealed events after position ``after`` the key may read, in sealed order (the change feed)."""
         reader, loop = _reader(caller), asyncio.get_running_loop()
         deadline = loop.time() + wait
         while True:
+            if not engine.sequencer.inline:  # what committed before we read is served (SQLite seals inline)
+                await asyncio.to_thread(engine.seal)
             page = await asyncio.to_thread(access.feed, engine.db, reader, after=after, limit=limit)
             after = page.last_seq
             if page.events or loop.time() >= deadline:

@@ -47,6 +47,7 @@ class EventOut(BaseModel):
     )
     prev_hash: str
     hash: str
+    position: int | None = Field(None, description="Sealed global position (1, 2, 3…): the feed's cursor.")
     replayed: bool = Field(False, description="True when an Idempotency-Key retry returned the first answer.")
     dry_run: bool = False
 
@@ -103,8 +104,9 @@ class EventsPage(BaseModel):
 
     events: list[EventOut]
     last_seq: int = Field(
-        description="Where to ask from next (`after=`): the seq of the last event on this page; for an "
-        "applicant's key, whose feed is filtered, it may be further on, past events it may not read."
+        description="Where to ask from next (`after=`): the sealed position of the last event on this "
+        "page, or the `after` asked for; for an applicant's key, whose feed is filtered, it may be further "
+        "on, past events it may not read."
     )
 
 

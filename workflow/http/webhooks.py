@@ -1,9 +1,9 @@
-"""Webhooks: every committed event delivered to a URL, in order, at least once, signed.
+"""Webhooks: every sealed event delivered to a URL, in sealed order, at least once, signed.
 
 The event log is the outbox. An event is written in the same transaction as
 the change it records, so nothing committed can be missed and nothing rolled
-back can be sent. Each webhook keeps ``delivered_seq``, the last event its URL
-acknowledged with a 2xx; the deliverer POSTs the next event, and only on a 2xx
+back can be sent. Each webhook keeps ``delivered_seq``, the sealed position of
+the last event its URL acknowledged with a 2xx; the deliverer POSTs the next event, and only on a 2xx
 moves ``delivered_seq`` on. A failure (a non-2xx answer, a redirect, which is
 never followed, a timeout, a refused connection or destination) is counted and
 retried after a back-off that doubles up to five minutes, always with the same
@@ -38,12 +38,13 @@ from urllib.parse import unquote
 import httpx
 import orjson
 import standardwebhooks
-from sqlalchemy import Engine, insert, select, text, update
+from sqlalchemy import Engine, func, insert, select, text, update
 
 from workflow.clock import Clock, SystemClock
 from workflow.errors import InvalidInput, NotFound
 from workflow.http.destinations import Policy, Refused, split_url
 from workflow.logconfig import get_logger
+from workflow.sequencer import Sequencer
 from workflow.store.db import reading
 from workflow.store.tables import EVENT, WEBHOOK
 
@@ -173,9 +174,7 @@ def add(
         raise InvalidInput("url", str(refused)) from None
     if from_seq is None:
         with reading(db) as connection:
-            from_seq = int(
-                connection.execute(select(EVENT.c.seq).order_by(EVENT.c.seq.desc()).limit(1)).scalar() or 0
-            )
+            from_seq = int(connection.execute(select(func.max(EVENT.c.position))).scalar() or 0)
     hook = Webhook(
         secrets.token_hex(6),
         target.url,
@@ -252,9 +251,16 @@ class Deliverer:
         self.batch = batch
         self.policy = policy or Policy.from_env()
         self._stop = threading.Event()
+        self._sealer = Sequencer(db)
 
     def run_once(self) -> int:
-        """Deliver what is due to every webhook; return how many events were acknowledged."""
+        """Deliver what is due to every webhook; return how many events were acknowledged.
+
+        Events committed before the round are sealed first (on PostgreSQL the
+        engine's sealer may not have reached them yet), as the feed does.
+        """
+        if not self._sealer.inline:
+            self._sealer.seal()
         return sum(self._deliver(hook) for hook in all_webhooks(self.db, active_only=True))
 
     def run(self, interval: float = 1.0) -> None:
@@ -286,7 +292,11 @@ class Deliverer:
             if hook.next_attempt_at is not None and self.clock.now() < hook.next_attempt_at:
                 return 0
             rows = connection.execute(
-                select(EVENT).where(EVENT.c.seq > hook.delivered_seq).order_by(EVENT.c.seq).limit(self.batch)
+                # Sealed events only, by position: one that committed late cannot be skipped.
+                select(EVENT)
+                .where(EVENT.c.position > hook.delivered_seq)
+                .order_by(EVENT.c.position)
+                .limit(self.batch)
             ).all()
         from workflow.store.eventlog import event_from_row
 
@@ -301,7 +311,7 @@ class Deliverer:
                 if error:
                     self._failed(hook, error)
                     return done
-                self._acknowledged(hook, event.seq)
+                self._acknowledged(hook, int(event.position or 0))
                 done += 1
         return done
 

@@ -148,6 +148,19 @@ def reading(engine: Engine) -> Any:
     return engine.connect().execution_options(**{READ_ONLY: True})
 
 
+def snapshot(engine: Engine) -> Any:
+    """A read-only connection that sees one snapshot throughout (REPEATABLE READ on PostgreSQL).
+
+    For readers of the whole log: the sealer may commit between their queries
+    (sealed events, then those not sealed yet), and an event must be seen once.
+    SQLite's read transaction already is one snapshot.
+    """
+    connection = reading(engine)
+    if is_sqlite(engine):
+        return connection
+    return connection.execution_options(isolation_level="REPEATABLE READ")
+
+
 def is_sqlite(engine: Engine) -> bool:
     """Whether ``engine`` talks to SQLite."""
     return engine.dialect.name == "sqlite"

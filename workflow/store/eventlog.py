@@ -13,12 +13,12 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, func, select
 
 from handlers.base import ListVersion, Snapshot
 from workflow.canonical import GENESIS, chain_hash, dumps, event_bytes, hashed_members, timestamp
 from workflow.store import firesql
-from workflow.store.tables import COUNTER, ENTITY, EVENT, LIST_ENTRY, LIST_VERSION
+from workflow.store.tables import ENTITY, EVENT, LIST_ENTRY, LIST_VERSION
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +51,8 @@ class StoredEvent:
     replayed: bool = False
     dry_run: bool = False
     request_hash: str | None = None
+    #: The sealed global position (1, 2, 3…), ``None`` until the sealer has reached the event.
+    position: int | None = None
 
     def hashed_fields(self) -> dict[str, Any]:
         """The fields the hash covers, in canonical form."""
@@ -77,8 +79,11 @@ class StoredEvent:
         )
 
     def to_json(self) -> dict[str, Any]:
-        """The event as a JSON object: the hashed fields plus its hash."""
-        return {**self.hashed_fields(), "hash": self.hash}
+        """The event as a JSON object: the hashed fields, its hash, and its position once sealed."""
+        out = {**self.hashed_fields(), "hash": self.hash}
+        if self.position is not None:
+            out["position"] = self.position
+        return out
 
     def report(self) -> dict[str, Any]:
         """The event for people and scripts: ``to_json`` plus whether it was replayed or a dry run."""
@@ -108,6 +113,7 @@ def event_from_row(row: Any, *, replayed: bool = False) -> StoredEvent:
         hash=m["hash"],
         replayed=replayed,
         request_hash=m["request_hash"],
+        position=m.get("position"),
     )
 
 
@@ -126,11 +132,11 @@ def snapshot_from_row(row: Any) -> Snapshot:
 
 # Built once: building a statement and its cache key costs more than executing it (the
 # statements of every fire are in firesql.py; this one runs for every protocol number and id).
+# One upsert: without a global lock two writers may create the same counter at once, and the
+# row lock of ON CONFLICT DO UPDATE is what orders them (both backends support it).
 _BUMP = (
-    update(COUNTER)
-    .where(COUNTER.c.name == bindparam("n"))
-    .values(value=COUNTER.c.value + 1)
-    .returning(COUNTER.c.value)
+    "INSERT INTO counter (name, value) VALUES ({n}, 1)"
+    " ON CONFLICT (name) DO UPDATE SET value = counter.value + 1 RETURNING value"
 )
 
 
@@ -193,32 +199,27 @@ def list_version_as_of(connection: Connection, call_id: str, moment: datetime | 
 
 
 def allocate(connection: Connection, name: str) -> int:
-    """Increment the counter ``name`` (creating it at 1) and return its value."""
-    updated = connection.execute(_BUMP, {"n": name}).scalar()
-    if updated is not None:
-        return int(updated)
-    connection.execute(insert(COUNTER).values(name=name, value=1))
-    return 1
-
-
-def lock_head(connection: Connection) -> tuple[int, str]:
-    """Lock the chain head for this transaction and return (last seq, last hash)."""
-    return firesql.lock_head(connection) or (0, GENESIS)
+    """Increment the counter ``name`` (creating it at 1) and return its value, holding its row lock."""
+    pg = connection.dialect.name == "postgresql"
+    statement = _BUMP.format(n="%(n)s" if pg else ":n")
+    return int(firesql.run_sql(connection, statement, {"n": name}).fetchone()[0])
 
 
 def append(
     connection: Connection,
-    head: tuple[int, str],
     fields: dict[str, Any],
     request_hash: str | None,
     payload_json: bytes | None = None,
 ) -> StoredEvent:
-    """Append one event after ``head``; return it. Also moves the chain head.
+    """Append one event, chained to its entity's previous event, unsealed; return it.
 
-    ``payload_json`` is the payload's canonical JSON when the caller has it
-    already: it is stored and hashed as it stands instead of dumped twice more.
+    The caller holds the entity's row lock (or has just inserted the entity),
+    so no other writer can chain to the same event. ``payload_json`` is the
+    payload's canonical JSON when the caller has it already: it is stored and
+    hashed as it stands instead of dumped twice more.
     """
-    seq, prev = head[0] + 1, head[1]
+    seq, last = firesql.link(connection, fields["entity_kind"], fields["entity_id"])
+    prev = last or GENESIS
     fields = {**fields, "seq": seq, "prev_hash": prev}
     payload_json = payload_json if payload_json is not None else dumps(fields["payload"])
     canonical = {
@@ -248,5 +249,5 @@ def find_by_key(connection: Connection, key: str) -> tuple[StoredEvent, str | No
 
 
 def head_seq(connection: Connection) -> int:
-    """The last sequence number (0 for an empty log)."""
+    """The last insertion number (0 for an empty log)."""
     return int(connection.execute(select(func.coalesce(func.max(EVENT.c.seq), 0))).scalar_one())

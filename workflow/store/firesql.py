@@ -27,8 +27,10 @@ from sqlalchemy.exc import DBAPIError
 from handlers.base import Snapshot
 from workflow.canonical import HASHED_FIELDS
 
-#: Every column of ``event``: the hashed fields, the request's digest, the hash.
+#: The columns an event is written with: the hashed fields, the request's digest, the hash.
 EVENT_COLUMNS = (*HASHED_FIELDS, "request_hash", "hash")
+#: The columns :func:`event_rows` reads: those, then the sealed position.
+ROW_COLUMNS = (*EVENT_COLUMNS, "position")
 
 
 def _marker(pg: bool) -> Callable[[str], str]:
@@ -43,8 +45,14 @@ def _sql(dialect: str) -> dict[str, str]:
     mark = _marker(pg)
 
     lock = " FOR UPDATE" if pg else ""  # SQLite: BEGIN IMMEDIATE already holds the write lock
+    # The next insertion number (PostgreSQL's sequence never waits; SQLite's writer is alone) and
+    # the entity's previous event, whose hash the new one chains to: the entity row is locked.
+    number = "nextval('event_seq')" if pg else "(SELECT coalesce(max(seq), 0) + 1 FROM event)"
     return {
-        "head": f"SELECT seq, hash FROM chain_head WHERE id = 1{lock}",
+        "link": (
+            f"SELECT {number}, (SELECT hash FROM event WHERE entity_kind = {mark('k')}"
+            f" AND entity_id = {mark('i')} ORDER BY seq DESC LIMIT 1)"
+        ),
         "entity": (
             "SELECT kind, id, state, version, data, parent_id FROM entity"
             f" WHERE kind = {mark('k')} AND id = {mark('i')}{lock}"
@@ -67,7 +75,6 @@ def _sql(dialect: str) -> dict[str, str]:
             f"INSERT INTO event ({', '.join(_quoted(c) for c in EVENT_COLUMNS)})"
             f" VALUES ({', '.join(mark(c) for c in EVENT_COLUMNS)})"
         ),
-        "move": f"UPDATE chain_head SET seq = {mark('s')}, hash = {mark('h')} WHERE id = 1",
     }
 
 
@@ -100,10 +107,10 @@ def stored_time(connection: Connection, moment: datetime) -> Any:
     return utc
 
 
-def lock_head(connection: Connection) -> tuple[int, str] | None:
-    """The chain head, locked for this transaction; ``None`` if there is no head row."""
-    row = _run(connection, "head").fetchone()
-    return (int(row[0]), str(row[1])) if row is not None else None
+def link(connection: Connection, kind: str, entity_id: str) -> tuple[int, str | None]:
+    """A new event's insertion number, and the hash of its entity's last event (``None``: the first)."""
+    row = _run(connection, "link", {"k": kind, "i": entity_id}).fetchone()
+    return int(row[0]), row[1]
 
 
 def read_entity(connection: Connection, kind: str, entity_id: str, *, lock: bool) -> Snapshot | None:
@@ -144,14 +151,13 @@ def update_entity(connection: Connection, current: Snapshot, state: str, data: s
 
 
 def insert_event(connection: Connection, row: Mapping[str, Any]) -> None:
-    """Append the event row (payload already JSON text) and move the chain head to it."""
+    """Append the event row (payload already JSON text), unsealed."""
     params = {
         **row,
         "occurred_at": stored_time(connection, row["occurred_at"]),
         "effective_at": stored_time(connection, row["effective_at"]),
     }
     _run(connection, "event", params)
-    _run(connection, "move", {"s": row["seq"], "h": row["hash"]})
 
 
 def event_rows(
@@ -160,10 +166,13 @@ def event_rows(
     until_seq: int | None = None,
     as_of: datetime | None = None,
     batch: int = 2000,
+    unsealed: bool = True,
 ) -> Iterator[tuple[Any, ...]]:
-    """Event rows in sequence order (``EVENT_COLUMNS`` order), optionally cut, streamed from the driver.
+    """Event rows (``ROW_COLUMNS`` order), optionally cut, streamed from the driver.
 
-    A server-side cursor on PostgreSQL, so a log of millions of rows is never
+    Sealed events first, in position order (the audited order), then, with
+    ``unsealed``, those the sealer has not reached yet, by ``seq``. A
+    server-side cursor on PostgreSQL, so a log of millions of rows is never
     held whole; SQLite's cursor streams by itself.
     """
     pg = connection.dialect.name == "postgresql"
@@ -175,14 +184,16 @@ def event_rows(
     if as_of is not None:
         conditions.append(f"occurred_at <= {mark('as_of')}")
         params["as_of"] = stored_time(connection, as_of)
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    columns = ", ".join(_quoted(c) for c in EVENT_COLUMNS)
+    columns = ", ".join(_quoted(c) for c in ROW_COLUMNS)
     dbapi = connection.connection.dbapi_connection
     assert dbapi is not None
-    cursor = dbapi.cursor(name="filiere_event_rows") if pg else dbapi.cursor()
-    try:
-        cursor.execute(f"SELECT {columns} FROM event{where} ORDER BY seq", params)
-        while rows := cursor.fetchmany(batch):
-            yield from rows
-    finally:
-        cursor.close()
+    parts = [("position IS NOT NULL", "position")] + ([("position IS NULL", "seq")] if unsealed else [])
+    for condition, order in parts:
+        where = " AND ".join([condition, *conditions])
+        cursor = dbapi.cursor(name="filiere_event_rows") if pg else dbapi.cursor()
+        try:
+            cursor.execute(f"SELECT {columns} FROM event WHERE {where} ORDER BY {order}", params)
+            while rows := cursor.fetchmany(batch):
+                yield from rows
+        finally:
+            cursor.close()

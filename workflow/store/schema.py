@@ -19,9 +19,9 @@ from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from states import MachineDefinition
-from workflow.canonical import GENESIS, dumps
+from workflow.canonical import dumps
 from workflow.store.db import reading
-from workflow.store.tables import CHAIN_HEAD, DEFINITION, META
+from workflow.store.tables import DEFINITION, META
 
 #: The newest migration; ``tests/workflow/test_migrations.py`` pins it to Alembic's head.
 HEAD = "0005"
@@ -67,13 +67,11 @@ def lock_migrations(connection: Connection) -> None:
 
 
 def ensure_schema(db: Engine, definitions: Iterable[MachineDefinition], now: datetime) -> None:
-    """Migrate to :data:`HEAD` if needed; create the chain head and the definition rows."""
+    """Migrate to :data:`HEAD` if needed; record the machine definitions."""
     if current_revision(db) != HEAD:
         migrate(db)
     wanted = {d.version: d for d in definitions}
     with db.begin() as connection:
-        if connection.execute(select(CHAIN_HEAD.c.id)).first() is None:
-            connection.execute(insert(CHAIN_HEAD).values(id=1, seq=0, hash=GENESIS))
         known = set(connection.execute(select(DEFINITION.c.version)).scalars())
         missing = [d for v, d in wanted.items() if v not in known]
         if missing:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, Text
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, Text, text
 from sqlmodel import Field, SQLModel
 
 # Named constraints, so that Alembic's batch mode can alter them on SQLite later.
@@ -42,12 +42,27 @@ class Entity(SQLModel, table=True):
 
 
 class Event(SQLModel, table=True):
-    """One committed transition: the append-only, hash-chained audit log."""
+    """One committed transition: the append-only audit log, hash-chained per entity.
+
+    ``seq`` is the insertion number, taken when the event is written (unique,
+    increasing along each entity; on PostgreSQL from a sequence, so it may have
+    gaps and is not commit order). ``position`` is the audited global order:
+    given by the sealer after commit, 1, 2, 3… with no gap, the event's leaf in
+    the Merkle tree being ``position - 1``; ``NULL`` until sealed.
+    """
 
     __tablename__ = "event"
     __table_args__ = (
         Index("ix_event_entity", "entity_kind", "entity_id", "seq"),
         Index("ix_event_occurred_at", "occurred_at"),  # as-of queries and time-range exports
+        Index("ix_event_position", "position", unique=True),
+        # What the sealer looks for: small, because sealed rows leave it.
+        Index(
+            "ix_event_unsealed",
+            "seq",
+            sqlite_where=text("position IS NULL"),
+            postgresql_where=text("position IS NULL"),
+        ),
     )
 
     seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
@@ -68,16 +83,31 @@ class Event(SQLModel, table=True):
     request_hash: str | None = Field(default=None, max_length=64)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+    position: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
-class ChainHead(SQLModel, table=True):
-    """The last event's sequence number and hash: one row, locked by each append."""
+class TreeNode(SQLModel, table=True):
+    """A complete subtree of the Merkle tree: ``2**level`` leaves from leaf ``idx * 2**level``.
 
-    __tablename__ = "chain_head"
+    Written once, when it becomes complete, never changed: any past tree's
+    root and any proof are folds of O(log n) of these rows.
+    """
+
+    __tablename__ = "tree_node"
+
+    level: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    idx: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    hash: str = Field(max_length=64)
+
+
+class TreeHead(SQLModel, table=True):
+    """The sealed tree: its size (the last position) and root. One row, written only by the sealer."""
+
+    __tablename__ = "tree_head"
 
     id: int = Field(default=1, primary_key=True)
-    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
-    hash: str = Field(max_length=64)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    root: str = Field(max_length=64)
 
 
 class Counter(SQLModel, table=True):
@@ -175,7 +205,8 @@ class Webhook(SQLModel, table=True):
 
 ENTITY = Entity.__table__  # type: ignore[attr-defined]
 EVENT = Event.__table__  # type: ignore[attr-defined]
-CHAIN_HEAD = ChainHead.__table__  # type: ignore[attr-defined]
+TREE_NODE = TreeNode.__table__  # type: ignore[attr-defined]
+TREE_HEAD = TreeHead.__table__  # type: ignore[attr-defined]
 COUNTER = Counter.__table__  # type: ignore[attr-defined]
 DEFINITION = Definition.__table__  # type: ignore[attr-defined]
 LIST_VERSION = ListVersion.__table__  # type: ignore[attr-defined]

@@ -1,9 +1,7 @@
-"""What a fire asks for, checked before any transaction: the arguments and the payload.
+"""What a fire's arguments must be, checked before its transaction opens.
 
-Everything here is decided from the request alone (no database), so a bad
-request is refused before a write lock is taken: the caller's strings, the
-effective time, and the payload as the trigger's model validates it, within
-the input layer's bounds (``handlers.payloads``) and stored as canonical JSON.
+Bad input is refused here with a typed error and changes nothing: the
+engine opens no transaction for a request that could never be written.
 """
 
 from __future__ import annotations
@@ -18,10 +16,39 @@ from handlers.timeutil import year_problem
 from workflow.canonical import dumps
 from workflow.errors import InvalidInput
 from workflow.machine import Bound
+from workflow.step import Request, check_role
 
 
-def validated_payload(bound: Bound, trigger: str, payload: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The payload as the trigger's model validates it, bounded, in the JSON it will be stored as."""
+def prepare_request(
+    bound: Bound,
+    entity_id: str | None,
+    trigger: str,
+    *,
+    actor: str,
+    role: str,
+    payload: Mapping[str, Any] | None,
+    key: str | None,
+    expected_version: int | None,
+    effective_at: datetime | None,
+) -> Request:
+    """The request of a fire, every argument checked: role, payload, actor, key, id, time.
+
+    Raises:
+        InvalidInput: an argument is refused.
+        ForbiddenRole: the role may not fire the trigger.
+    """
+    check_arguments(actor, key, effective_at, entity_id)
+    check_role(bound.definition, trigger, role, bound.roles(trigger))
+    clean = clean_payload(bound, trigger, payload)
+    return Request(bound, entity_id, trigger, actor, role, clean, key, expected_version, effective_at)
+
+
+def clean_payload(bound: Bound, trigger: str, payload: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The payload validated by the trigger's model, in canonical form and within the size bound.
+
+    Raises:
+    InvalidInput: no such trigger, a field refused, a float, or too large.
+    """
     model = bound.module.PAYLOADS.get(trigger)
     if model is None:
         triggers = ", ".join(bound.definition.triggers)
@@ -44,7 +71,11 @@ def validated_payload(bound: Bound, trigger: str, payload: Mapping[str, Any] | N
 def check_arguments(
     actor: str, key: str | None, effective_at: datetime | None, entity_id: str | None = None
 ) -> None:
-    """Refuse, before any transaction, an actor, key, id or time the engine cannot store."""
+    """The arguments of a fire other than its payload: actor, key, id, effective time.
+
+    Raises:
+        InvalidInput: one is refused (before any transaction).
+    """
     if not isinstance(actor, str) or not actor.strip() or len(actor) > 200 or not actor.isprintable():
         raise InvalidInput("actor", "must be 1 to 200 printable characters")
     if key is not None and (not key or len(key) > 200 or not key.isprintable()):

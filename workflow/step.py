@@ -43,7 +43,6 @@ from workflow.errors import (
     VersionConflict,
 )
 from workflow.machine import Bound, Token
-from workflow.prepare import clean_payload
 from workflow.store import eventlog
 from workflow.store.tables import LIST_ENTRY, LIST_VERSION
 
@@ -320,7 +319,7 @@ class Step:
 
     def _follow(self, follow_up: FollowUp, cause: Event | None) -> None:
         bound = self.engine._bound(follow_up.kind)
-        payload = clean_payload(bound, follow_up.trigger, follow_up.payload)
+        payload = self.engine._payload(bound, follow_up.trigger, follow_up.payload)
         actor = follow_up.actor or "system"
         request = Request(bound, follow_up.entity_id, follow_up.trigger, actor, follow_up.role, payload)
         self.fire(replace(request, effective_at=follow_up.effective_at, cause=cause.seq if cause else None))

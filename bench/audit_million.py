@@ -71,7 +71,7 @@ def _stored_time(moment: datetime) -> str:
 def build(folder: Path, events: int) -> tuple[Path, Path]:
     """Write ``log.jsonl`` (+ manifest) and ``log.db`` holding ``events`` events."""
     from workflow.audit.export import write_manifest
-    from workflow.audit.replay import stored_definitions
+    from workflow.audit.stored import stored_definitions
 
     template = make_template(folder)
     db_path = folder / "log.db"
@@ -204,7 +204,8 @@ def measure(what: str, log: Path, db: Path) -> dict[str, Any]:
     else:
         from workflow.audit.compare import compare
         from workflow.audit.export import read_events, read_manifest
-        from workflow.audit.replay import canonical_events, replay, stored_definitions
+        from workflow.audit.replay import replay
+        from workflow.audit.stored import canonical_events, stored_definitions
         from workflow.store.db import make_engine
 
         if what == "replay-file":

@@ -117,7 +117,8 @@ def replay_report(
 ) -> ReplayReport:
     """Replay the database's log (to a point, if asked); a whole replay is compared with the tables."""
     from workflow.audit.compare import compare
-    from workflow.audit.replay import canonical_events, replay, stored_definitions
+    from workflow.audit.replay import replay
+    from workflow.audit.stored import canonical_events, stored_definitions
 
     result = replay(canonical_events(db, until_seq=until_seq, as_of=as_of), stored_definitions(db))
     if until_seq is None and as_of is None:

@@ -14,7 +14,8 @@ import pytest
 
 from scheduler.plan import plan
 from tests.factories import CALL_ID, World, call_config
-from workflow.audit.replay import canonical_events, replay, stored_definitions
+from workflow.audit.replay import replay
+from workflow.audit.stored import canonical_events, stored_definitions
 from workflow.engine import Engine
 from workflow.errors import GuardRefused, TransitionNotAllowed
 

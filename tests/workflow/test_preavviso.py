@@ -266,7 +266,8 @@ class TestReplay:
         """The log alone rebuilds a notice with observations and a rejection, and a proposal judged
         under DGR 1586/2023, on both backends: every step legal, the tables equal to the replay."""
         from workflow.audit.compare import compare
-        from workflow.audit.replay import canonical_events, replay, stored_definitions
+        from workflow.audit.replay import replay
+        from workflow.audit.stored import canonical_events, stored_definitions
 
         proposal = notified(world)
         world.at(2022, 10, 10, 9)

@@ -21,7 +21,8 @@ from scheduler.plan import plan
 from scheduler.simulation import run_until
 from tests.factories import World, applicants
 from tests.workflow.test_phase2 import Phase2
-from workflow.audit.replay import canonical_events, replay, stored_definitions
+from workflow.audit.replay import replay
+from workflow.audit.stored import canonical_events, stored_definitions
 from workflow.engine import Engine
 from workflow.errors import GuardRefused, TransitionNotAllowed
 

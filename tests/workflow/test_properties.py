@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 from handlers.timeutil import ROME
 from tests.factories import CALL_ID, World, rome
 from workflow.audit.compare import compare
-from workflow.audit.replay import canonical_events, replay, stored_definitions
+from workflow.audit.replay import replay
+from workflow.audit.stored import canonical_events, stored_definitions
 from workflow.clock import SimulatedClock
 from workflow.engine import Engine
 from workflow.errors import FiliereError

@@ -15,7 +15,8 @@ from sqlalchemy import text
 from tests.factories import CALL_ID, World, rome
 from workflow.audit.compare import compare
 from workflow.audit.export import export_events, read_events, read_manifest, verify_file
-from workflow.audit.replay import Problem, ReplayResult, canonical_events, replay, stored_definitions
+from workflow.audit.replay import Problem, ReplayResult, replay
+from workflow.audit.stored import canonical_events, stored_definitions
 from workflow.clock import SimulatedClock
 from workflow.engine import Engine
 

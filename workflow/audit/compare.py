@@ -18,11 +18,10 @@ from workflow.audit.replay import (
     Problem,
     Replayed,
     ReplayResult,
-    canonical_events,
     entries_digest,
     replay,
-    stored_definitions,
 )
+from workflow.audit.stored import canonical_events, stored_definitions
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from workflow.audit.replay import canonical_events, stored_definitions
+from workflow.audit.stored import canonical_events, stored_definitions
 from workflow.audit.verify import ChainChecker, ChainReport, entities_from
 from workflow.canonical import HASHED_FIELDS
 

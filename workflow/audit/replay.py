@@ -19,15 +19,7 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
-
-import orjson
-
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-# The database functions below import SQLAlchemy and the models when called: replaying an
-# export needs neither, and they are ~40 MB of a replay's memory.
+from typing import Any
 
 SELF = "="
 
@@ -348,46 +340,6 @@ def _extension_rule(event: Mapping[str, Any], call: Mapping[str, Any] | None) ->
             yield f"extended a closed call at {event['occurred_at']} by an act that does not reopen it"
     elif call is not None and deadline_passed(call, moment):
         yield f"extended an open call at {event['occurred_at']}, after its deadline in force had passed"
-
-
-def canonical_events(
-    db: Engine, *, until_seq: int | None = None, as_of: datetime | None = None, sealed_only: bool = False
-) -> Iterator[dict[str, Any]]:
-    """Stream the stored events in canonical form (payload parsed), in order, optionally cut.
-
-    An event's request hash is kept only when its hash covers it (format 2),
-    so that an exported line is exactly the bytes its hash covers, plus the
-    hash and, once sealed, its ``position`` (not hashed: the Merkle tree covers it).
-    """
-    from workflow.canonical import canonical_text_time, chain_hash, event_bytes
-    from workflow.store import firesql
-    from workflow.store.db import snapshot
-
-    names = firesql.ROW_COLUMNS
-    with snapshot(db) as connection:
-        for row in firesql.event_rows(connection, until_seq=until_seq, as_of=as_of, unsealed=not sealed_only):
-            event = dict(zip(names, row, strict=True))
-            if event["position"] is None:
-                del event["position"]
-            event["occurred_at"] = canonical_text_time(event["occurred_at"])
-            event["effective_at"] = canonical_text_time(event["effective_at"])
-            event["payload"] = orjson.loads(event["payload"])
-            if event["request_hash"] is None or (
-                chain_hash(event["prev_hash"], event_bytes(event)) != event["hash"]
-            ):
-                del event["request_hash"]
-            yield event
-
-
-def stored_definitions(db: Engine) -> dict[str, dict[str, Any]]:
-    """Every definition version an event was fired under, by version."""
-    from sqlalchemy import select
-
-    from workflow.store.db import reading
-    from workflow.store.tables import DEFINITION
-
-    with reading(db) as connection:
-        return {r.version: orjson.loads(r.content) for r in connection.execute(select(DEFINITION))}
 
 
 def replay(

@@ -114,7 +114,8 @@ def audit_replay(state: Ctx, path: str | None, until_seq: int | None, as_of: str
     from workflow.audit.compare import compare
     from workflow.audit.definitions import proven
     from workflow.audit.export import read_events, read_manifest
-    from workflow.audit.replay import canonical_events, replay, stored_definitions
+    from workflow.audit.replay import replay
+    from workflow.audit.stored import canonical_events, stored_definitions
 
     moment = parse_moment(as_of) if as_of else None
     if path:

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from workflow.audit.compare import compare
-from workflow.audit.replay import canonical_events, replay, stored_definitions
+from workflow.audit.replay import replay
+from workflow.audit.stored import canonical_events, stored_definitions
 from workflow.audit.verify import verify_chain
 from workflow.http.console.filters import ROME
 from workflow.http.console.web import page_context

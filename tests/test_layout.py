@@ -79,6 +79,7 @@ LAYERS = {
         "workflow.results",
         "workflow.logconfig",
         "workflow.diagrams",
+        "workflow.protocol",
     },
     "http": {"workflow.http"},
     "demo": {"workflow.demo"},

@@ -124,10 +124,10 @@ def test_an_applicant_reads_its_own_and_what_is_public(clients: Clients) -> None
     }
     for kind, entity_id in own.items():
         assert clients.get(BETA, f"/v1/entities/{kind}/{entity_id}").status_code == 200
-        assert [p["id"] for p in clients.get(BETA, f"/v1/entities/{kind}").json()] == [entity_id]
-        history = clients.get(BETA, f"/v1/entities/{kind}/{entity_id}/history").json()
+        assert [p["id"] for p in clients.get(BETA, f"/v1/entities/{kind}").json()["items"]] == [entity_id]
+        history = clients.get(BETA, f"/v1/entities/{kind}/{entity_id}/history").json()["items"]
         assert [e["seq"] for e in history] == [e.seq for e in clients.world.engine.history(kind, entity_id)]
-    under_call = clients.get(BETA, "/v1/entities/proposal", parent_id=CALL_ID).json()
+    under_call = clients.get(BETA, "/v1/entities/proposal", parent_id=CALL_ID).json()["items"]
     assert [p["id"] for p in under_call] == [ids["beta_proposal"]]
     for path in (
         f"/v1/entities/call/{CALL_ID}",
@@ -137,10 +137,10 @@ def test_an_applicant_reads_its_own_and_what_is_public(clients: Clients) -> None
         "/v1/measures/FILIERE-2022/budget",
     ):
         assert clients.get(BETA, path).status_code == 200, path
-    decree_history = clients.get(BETA, f"/v1/entities/decree/{ids['decree']}/history").json()
+    decree_history = clients.get(BETA, f"/v1/entities/decree/{ids['decree']}/history").json()["items"]
     assert [e["trigger"] for e in decree_history] == ["approve"]  # its draft stayed internal
-    assert [d["id"] for d in clients.get(BETA, "/v1/entities/decree").json()] == [ids["decree"]]
-    assert clients.get(BETA, "/v1/entities/evaluator").json() == []
+    assert [d["id"] for d in clients.get(BETA, "/v1/entities/decree").json()["items"]] == [ids["decree"]]
+    assert clients.get(BETA, "/v1/entities/evaluator").json()["items"] == []
 
 
 @pytest.mark.parametrize(
@@ -187,7 +187,7 @@ def test_firing_on_a_competitor_entity_is_not_found_and_writes_nothing(clients: 
 def test_other_roles_read_everything(clients: Clients, role: str) -> None:
     ids = scenario(clients.world)
     assert clients.get(role, f"/v1/entities/partnership/{ids['alfa_partnership']}").status_code == 200
-    assert len(clients.get(role, "/v1/entities/partnership").json()) == 2
+    assert len(clients.get(role, "/v1/entities/partnership").json()["items"]) == 2
     seen, _ = clients.feed(role, limit=50)
     assert [e["seq"] for e in seen] == [e.seq for e in clients.world.engine.events()]
 

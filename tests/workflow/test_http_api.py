@@ -146,16 +146,19 @@ class TestPhaseOneOverHttp:
         ids = phase_one(api)
         proposal = api.get("auditor", f"/v1/entities/proposal/{ids['proposal']}").json()
         assert (proposal["state"], proposal["version"], proposal["parent_id"]) == ("listed", 4, CALL_ID)
-        history = api.get("auditor", f"/v1/entities/proposal/{ids['proposal']}/history").json()
+        history = api.get("auditor", f"/v1/entities/proposal/{ids['proposal']}/history").json()["items"]
         assert [e["trigger"] for e in history] == ["create", "submit", "evaluate", "list"]
         listed = api.get("auditor", f"/v1/calls/{CALL_ID}/list").json()
         assert (listed["number"], listed["proposal_ids"]) == (1, [ids["proposal"]])
         before = api.get("auditor", f"/v1/calls/{CALL_ID}/list", as_of="2022-10-01T00:00:00+02:00")
         assert before.status_code == 404
-        everything = api.get("auditor", "/v1/entities/proposal").json()
+        everything = api.get("auditor", "/v1/entities/proposal").json()["items"]
         assert [p["id"] for p in everything] == [ids["proposal"]]
-        assert api.get("auditor", "/v1/entities/proposal", state="draft").json() == []
-        under = api.get("auditor", "/v1/entities/proposal", parent_id=CALL_ID, state="listed").json()
+        assert api.get("auditor", "/v1/entities/proposal", state="draft").json() == {
+            "items": [],
+            "next": None,
+        }
+        under = api.get("auditor", "/v1/entities/proposal", parent_id=CALL_ID, state="listed").json()["items"]
         assert [p["id"] for p in under] == [ids["proposal"]]
 
     def test_idempotency_key(self, api: Api) -> None:

@@ -119,30 +119,47 @@ def get(db: Engine, reader: Reader, kind: str, entity_id: str) -> Snapshot:
 
 
 def entities(
-    db: Engine, reader: Reader, kind: str, *, parent_id: str | None = None, state: str | None = None
+    db: Engine,
+    reader: Reader,
+    kind: str,
+    *,
+    parent_id: str | None = None,
+    state: str | None = None,
+    after: str | None = None,
+    limit: int | None = None,
 ) -> list[Snapshot]:
-    """The entities of ``kind`` the reader may see (under ``parent_id``, in ``state``), by id."""
+    """The entities of ``kind`` the reader may see (under ``parent_id``, in ``state``), by id.
+
+    A page: the first ``limit`` whose id sorts after ``after``.
+    """
     query = select(ENTITY).where(ENTITY.c.kind == kind, entity_clause(reader, db.dialect.name))
+    if after is not None:
+        query = query.where(ENTITY.c.id > after)
     if parent_id is not None:
         query = query.where(ENTITY.c.parent_id == parent_id)
     if state is not None:
         query = query.where(ENTITY.c.state == state)
     with reading(db) as connection:
-        return [snapshot_from_row(r) for r in connection.execute(query.order_by(ENTITY.c.id))]
+        return [snapshot_from_row(r) for r in connection.execute(query.order_by(ENTITY.c.id).limit(limit))]
 
 
-def history(db: Engine, reader: Reader, kind: str, entity_id: str) -> list[StoredEvent]:
-    """The events of one entity the reader may see, oldest first.
+def history(
+    db: Engine, reader: Reader, kind: str, entity_id: str, *, after: int = 0, limit: int | None = None
+) -> list[StoredEvent]:
+    """The events of one entity the reader may see, oldest first (the first ``limit`` after seq ``after``).
 
     Raises:
         NotFound: there is no such entity, or the reader may not see it.
     """
     get(db, reader, kind, entity_id)
     query = _with_entity(select(EVENT)).where(
-        EVENT.c.entity_kind == kind, EVENT.c.entity_id == entity_id, event_clause(reader, db.dialect.name)
+        EVENT.c.entity_kind == kind,
+        EVENT.c.entity_id == entity_id,
+        EVENT.c.seq > after,
+        event_clause(reader, db.dialect.name),
     )
     with reading(db) as connection:
-        return [event_from_row(r) for r in connection.execute(query.order_by(EVENT.c.seq))]
+        return [event_from_row(r) for r in connection.execute(query.order_by(EVENT.c.seq).limit(limit))]
 
 
 @dataclass(frozen=True, slots=True)

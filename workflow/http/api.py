@@ -4,9 +4,11 @@
 under uvicorn). Every request but ``/health`` carries an API key
 (``Authorization: Bearer fk_…``); it acts as the key's actor in the key's role,
 and the engine's role rules decide, exactly as on the CLI. Errors are the
-engine's typed errors: the status is the class's ``http_status``, the body
-names the class and its facts (the failed guard and why, the allowed roles,
-the field that is wrong). ``Idempotency-Key`` makes a retried POST return the
+engine's typed errors as ``application/problem+json`` (:mod:`workflow.http.problems`):
+the status is the class's ``http_status``, the body names the kind and the
+class's facts (the failed guard and why, the allowed roles, the field that is
+wrong). Lists are paged by an opaque cursor (:mod:`workflow.http.paging`);
+each key is rate-limited (:mod:`workflow.http.ratelimit`). ``Idempotency-Key`` makes a retried POST return the
 first answer instead of firing twice.
 
 The event feed, ``GET /v1/events?after=SEQ``, lists committed events in
@@ -23,31 +25,33 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import text
 
 from handlers.timeutil import year_problem
 from states import DEFINITIONS
 from workflow.engine import Engine
-from workflow.errors import DatabaseError, FiliereError
-from workflow.http import access, keys, openapi
+from workflow.errors import FiliereError
+from workflow.http import access, keys, openapi, paging, problems
 from workflow.http.limits import BodyLimit
+from workflow.http.ratelimit import Buckets, RateLimit
 from workflow.http.schemas import (
     ERRORS,
     NAME,
     BudgetOut,
     CreateIn,
     EntityOut,
-    ErrorBody,
+    EntityPage,
     EventOut,
     EventsPage,
     FireIn,
+    HistoryPage,
     ListOut,
+    Status,
     WhoAmI,
 )
-from workflow.store.db import unavailable
+from workflow.store.db import reading
 
 API_VERSION = "1.0.0"
 Name = Annotated[str, Path(pattern=NAME, min_length=1, max_length=300)]
@@ -58,39 +62,34 @@ KindName = StrEnum("KindName", {name: name for name in sorted(DEFINITIONS)})  # 
 # --- the application -------------------------------------------------------------------------
 
 
-def create_app(engine: Engine) -> FastAPI:
-    """The HTTP API on ``engine``."""
+def create_app(engine: Engine, *, rate_limit: RateLimit | str | None = "environment") -> FastAPI:
+    """The HTTP API on ``engine``.
+
+    ``rate_limit`` is the limit per key: ``FILIERE_RATE_LIMIT``'s (default 600 per minute) unless
+    given; None for none.
+    """
     app = FastAPI(
         title="Filiere",
         version=API_VERSION,
+        summary="The workflow engine of public funding calls: transitions, entities, lists, the event log.",
         description="Fire transitions, read entities, lists and budgets, follow the event log.",
+        contact={"name": "Filiere (the administration running it answers for its deployment)"},
+        license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        docs_url=None,
+        redoc_url=None,
+        openapi_tags=[
+            {"name": "service", "description": "Liveness, readiness, the key in use."},
+            {"name": "transitions", "description": "Create entities and fire their triggers."},
+            {"name": "reading", "description": "Entities, histories, lists and budgets."},
+            {"name": "feed", "description": "The committed events, in order."},
+        ],
     )
     app.state.engine = engine
+    limit = RateLimit.from_environment() if isinstance(rate_limit, str) else rate_limit
+    app.state.buckets = Buckets(limit) if limit is not None else None
     app.add_middleware(BodyLimit)
     openapi.install(app)
-
-    @app.exception_handler(FiliereError)
-    async def filiere_error(_request: Request, exc: FiliereError) -> JSONResponse:
-        return JSONResponse(_error_body(exc), status_code=exc.http_status)
-
-    @app.exception_handler(DBAPIError)
-    async def database_error(_request: Request, exc: DBAPIError) -> JSONResponse:
-        # A read that met a database gone away (the engine's writes translate their own).
-        error = unavailable(exc) if isinstance(exc, OperationalError) else DatabaseError(str(exc.orig))
-        return JSONResponse(_error_body(error), status_code=error.http_status)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "path", "query", "header"))
-        body = ErrorBody(
-            error="InvalidInput",
-            message=f"invalid input: {where}: {first['msg']}",
-            field=where,
-            reason=first["msg"],
-        )
-        return JSONResponse(body.model_dump(), status_code=422)
-
+    problems.install(app)
     _routes(app)
     from workflow.http.console import mount_console  # the pages for people, on the same engine
 
@@ -104,15 +103,31 @@ class Unauthenticated(FiliereError):
     http_status = 401
 
     def __init__(self) -> None:
+        self.headers = {"WWW-Authenticate": 'Bearer realm="filiere"'}
         super().__init__("a valid API key is required: Authorization: Bearer fk_…")
 
 
-def _caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> keys.ApiKey:
+#: The security scheme the OpenAPI document declares, so that /docs can authorize.
+BEARER = HTTPBearer(
+    bearerFormat="fk_<key id>_<secret>",
+    scheme_name="apiKey",
+    description="An API key (`filiere apikey create`), sent as `Authorization: Bearer fk_…`.",
+    auto_error=False,
+)
+
+
+def _caller(
+    request: Request,
+    response: Response,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+) -> keys.ApiKey:
     engine: Engine = request.app.state.engine
-    scheme, _, presented = (authorization or "").partition(" ")
-    key = keys.authenticate(engine.db, presented.strip()) if scheme.lower() == "bearer" else None
+    key = keys.authenticate(engine.db, credentials.credentials.strip()) if credentials else None
     if key is None:
         raise Unauthenticated()
+    buckets: Buckets | None = request.app.state.buckets
+    if buckets is not None:
+        response.headers.update(buckets.take(key.id))
     return key
 
 
@@ -125,13 +140,29 @@ def _engine(request: Request) -> Engine:
 
 
 EngineDep = Annotated[Engine, Depends(_engine)]
+Cursor = Annotated[
+    str | None, Query(max_length=1000, description="The `next` of the previous page; none for the first")
+]
+Limit = Annotated[int, Query(ge=1, le=paging.MAX_LIMIT, description="At most this many items")]
 
 
-def _routes(app: FastAPI) -> None:  # noqa: C901 - one nested function per endpoint
+def _link(response: Response, link: str | None) -> None:
+    if link is not None:
+        response.headers["Link"] = link
+
+
+def _routes(app: FastAPI) -> None:  # noqa: C901, PLR0915 - one nested function per endpoint
     @app.get("/health", tags=["service"])
     def health() -> dict[str, bool]:
         """Liveness: the process answers (no key needed)."""
         return {"ok": True}
+
+    @app.get("/status", tags=["service"], responses={503: ERRORS[503]})
+    def status(engine: EngineDep) -> Status:
+        """Readiness, as the AgID guidelines name it: 200 when the database answers, 503 otherwise."""
+        with reading(engine.db) as connection:
+            connection.execute(text("SELECT 1"))
+        return Status(status=200, title="OK")
 
     @app.get("/v1/whoami", tags=["service"], responses=ERRORS)
     def whoami(caller: Caller) -> WhoAmI:
@@ -181,16 +212,33 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one nested function per endpo
         )
 
     @app.get("/v1/entities/{kind}", tags=["reading"], responses=ERRORS)
-    def entities(
+    def entities(  # noqa: PLR0917 - FastAPI passes the filters and the page by name
         kind: KindName,
         engine: EngineDep,
         caller: Caller,
+        request: Request,
+        response: Response,
         state: Annotated[str | None, Query(pattern=NAME)] = None,
         parent_id: Annotated[str | None, Query(pattern=NAME)] = None,
-    ) -> list[EntityOut]:
-        """Every entity of a kind the key may read, optionally in a state or under a call or measure."""
-        found = access.entities(engine.db, _reader(caller), kind.value, parent_id=parent_id, state=state)
-        return [_entity(e) for e in found]
+        cursor: Cursor = None,
+        limit: Limit = paging.DEFAULT_LIMIT,
+    ) -> EntityPage:
+        """The entities of a kind the key may read, by id, in a state or under a call or measure if asked."""
+        after = paging.decode(f"entities:{kind.value}", cursor, str)
+        found = access.entities(
+            engine.db,
+            _reader(caller),
+            kind.value,
+            parent_id=parent_id,
+            state=state,
+            after=after,
+            limit=limit + 1,
+        )
+        following = (
+            paging.encode(f"entities:{kind.value}", found[limit - 1].id) if len(found) > limit else None
+        )
+        _link(response, paging.next_link(request, following))
+        return EntityPage(items=[_entity(e) for e in found[:limit]], next=following)
 
     @app.get("/v1/entities/{kind}/{entity_id}", tags=["reading"], responses=ERRORS)
     def entity(kind: KindName, entity_id: Name, engine: EngineDep, caller: Caller) -> EntityOut:
@@ -198,10 +246,24 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one nested function per endpo
         return _entity(access.get(engine.db, _reader(caller), kind.value, entity_id))
 
     @app.get("/v1/entities/{kind}/{entity_id}/history", tags=["reading"], responses=ERRORS)
-    def history(kind: KindName, entity_id: Name, engine: EngineDep, caller: Caller) -> list[EventOut]:
-        """Every event of one entity the key may read, oldest first."""
-        found = access.history(engine.db, _reader(caller), kind.value, entity_id)
-        return [EventOut(**e.report()) for e in found]
+    def history(  # noqa: PLR0917 - FastAPI passes the entity and the page by name
+        kind: KindName,
+        entity_id: Name,
+        engine: EngineDep,
+        caller: Caller,
+        request: Request,
+        response: Response,
+        cursor: Cursor = None,
+        limit: Limit = paging.DEFAULT_LIMIT,
+    ) -> HistoryPage:
+        """The events of one entity the key may read, oldest first."""
+        after = paging.decode("history", cursor, int) or 0
+        found = access.history(
+            engine.db, _reader(caller), kind.value, entity_id, after=after, limit=limit + 1
+        )
+        following = paging.encode("history", found[limit - 1].seq) if len(found) > limit else None
+        _link(response, paging.next_link(request, following))
+        return HistoryPage(items=[EventOut(**e.report()) for e in found[:limit]], next=following)
 
     @app.get("/v1/calls/{call_id}/list", tags=["reading"], responses=ERRORS)
     def call_list(
@@ -318,23 +380,6 @@ def _aware(moment: datetime | None) -> datetime | None:
 
         raise InvalidInput("as_of", str(year_problem(moment.year)))
     return moment
-
-
-def _error_body(exc: FiliereError) -> dict[str, Any]:
-    facts = {k: v for k, v in vars(exc).items() if not k.startswith("_")}
-    allowed = facts.pop("allowed", None)
-    body = ErrorBody(
-        error=type(exc).__name__,
-        message=str(exc),
-        guard=facts.pop("guard", None),
-        reason=facts.pop("reason", None),
-        field=facts.pop("field", None),
-        allowed=list(allowed) if allowed is not None else None,
-        details={
-            k: v for k, v in facts.items() if isinstance(v, str | int | float | bool | dict | list | None)
-        },
-    )
-    return body.model_dump(mode="json")
 
 
 def openapi_document() -> str:

@@ -17,6 +17,7 @@ import orjson
 
 from handlers.payloads import MAX_DEPTH, MAX_PAYLOAD_BYTES
 from workflow.errors import InvalidInput
+from workflow.http.problems import MEDIA_TYPE, problem
 
 #: The largest request body: twice the largest payload, room for the envelope and indentation.
 MAX_BODY_BYTES = 2 * MAX_PAYLOAD_BYTES
@@ -54,7 +55,7 @@ class BodyLimit:
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length", b"").decode("latin-1").strip()
         if declared and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-            await _refuse(send, BodyTooLarge(int(declared) if declared.isdigit() else None))
+            await _refuse(send, BodyTooLarge(int(declared) if declared.isdigit() else None), scope["path"])
             return
         chunks: list[bytes] = []
         size = 0
@@ -65,16 +66,16 @@ class BodyLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > MAX_BODY_BYTES:
-                await _refuse(send, BodyTooLarge())
+                await _refuse(send, BodyTooLarge(), scope["path"])
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
         if body and b"json" in headers.get(b"content-type", b"").lower():
-            problem = _json_problem(body)
-            if problem:
-                await _refuse(send, InvalidInput("body", problem))
+            wrong = _json_problem(body)
+            if wrong:
+                await _refuse(send, InvalidInput("body", wrong), scope["path"])
                 return
         await self.app(scope, _replay(body, receive), send)
 
@@ -111,23 +112,13 @@ def _json_problem(body: bytes) -> str | None:
     return None
 
 
-async def _refuse(send: Send, error: InvalidInput) -> None:
-    body = orjson.dumps(
-        {
-            "error": type(error).__name__,
-            "message": str(error),
-            "field": error.field,
-            "reason": error.reason,
-            "guard": None,
-            "allowed": None,
-            "details": {},
-        }
-    )
+async def _refuse(send: Send, error: InvalidInput, path: str) -> None:
+    body = orjson.dumps(problem(error, path))
     await send(
         {
             "type": "http.response.start",
             "status": error.http_status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "headers": [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())],
         }
     )
     await send({"type": "http.response.body", "body": body})

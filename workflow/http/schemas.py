@@ -10,11 +10,18 @@ from pydantic import BaseModel, ConfigDict, Field
 NAME = r"^[^\x00-\x1f\x7f/]{1,300}$"
 
 
-class ErrorBody(BaseModel):
-    """Every error answer: the class, a sentence, and the class's facts."""
+class Problem(BaseModel):
+    """Every error answer (RFC 9457 ``application/problem+json``): its members, then the class's facts."""
 
+    type: str = Field(
+        description="The kind of error, stable: urn:filiere:problem:<kind> (docs/embedding.md lists them), "
+        "or about:blank for an HTTP error that is no engine error (an unknown path)."
+    )
+    title: str = Field(description="A short summary of the kind, the same for every occurrence.")
+    status: int = Field(ge=100, le=599, description="The HTTP status.")
+    detail: str = Field(description="What happened this time, for a person.")
+    instance: str | None = Field(None, description="The path of the request that failed.")
     error: str = Field(description="The error class, e.g. GuardRefused, NotFound, InvalidInput.")
-    message: str
     guard: str | None = Field(None, description="For GuardRefused: the guard that said no.")
     reason: str | None = None
     field: str | None = Field(None, description="For InvalidInput: the field that is wrong.")
@@ -99,6 +106,27 @@ class BudgetOut(BaseModel):
     remaining: str
 
 
+class EntityPage(BaseModel):
+    """A page of entities; ask for the next with ``cursor=next`` (null: this was the last)."""
+
+    items: list[EntityOut]
+    next: str | None = Field(description="The cursor of the next page (opaque), or null on the last.")
+
+
+class HistoryPage(BaseModel):
+    """A page of an entity's events, oldest first; ask for the next with ``cursor=next``."""
+
+    items: list[EventOut]
+    next: str | None = Field(description="The cursor of the next page (opaque), or null on the last.")
+
+
+class Status(BaseModel):
+    """The service is up and its database answers."""
+
+    status: int = Field(ge=100, le=599)
+    title: str
+
+
 class EventsPage(BaseModel):
     """A page of the event feed; ask again with ``after=last_seq``."""
 
@@ -119,5 +147,5 @@ class WhoAmI(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (401, 403, 404, 409, 422, 500, 503)
+    status: {"model": Problem} for status in (401, 403, 404, 409, 422, 429, 500, 503)
 }

@@ -24,6 +24,7 @@ from states import DEFINITIONS
 from workflow.errors import FiliereError, NotFound
 from workflow.http.console import filters, svg
 from workflow.http.console.forms import fields_of
+from workflow.http.console.i18n import Formatter, translations
 from workflow.http.console.web import Page, page_context
 
 router = APIRouter()
@@ -99,6 +100,7 @@ def _csv(page: Page, kind: str, rows: list[Any]) -> Response:
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";")
     writer.writerow(["id", "state", "version", "parent", "protocol", "submitted_at", "title"])
+    fmt = Formatter(page.language)
     for e in rows:
         writer.writerow(
             [
@@ -107,7 +109,7 @@ def _csv(page: Page, kind: str, rows: list[Any]) -> Response:
                 e.version,
                 e.parent_id or "",
                 e.data.get("protocol", ""),
-                page.context()["fmt"].moment(e.data.get("submitted_at")),
+                fmt.moment(e.data.get("submitted_at")),
                 _cell(str(e.data.get("title", ""))),
             ]
         )
@@ -165,7 +167,7 @@ def detail(
             definition,
             current.state,
             label=f"{kind} {entity_id}: {current.state}",
-            name=page.context()["_"],
+            name=translations(page.language).gettext,
         ),
         actions=_actions(page, kind, current.state),
         partnership=partnership,
@@ -218,8 +220,7 @@ def measure(request: Request, measure_id: str) -> Response:
     committed = Decimal(str(found.data.get("reserved", "0")))
     admitted = [a for a in applications if a.state == "admitted"]
     asked = sum((Decimal(str(a.data.get("aid", {}).get("base", "0"))) for a in admitted), Decimal(0))
-    gettext = page.context()["_"]
-    fmt = page.context()["fmt"]
+    gettext, fmt = translations(page.language).gettext, Formatter(page.language)
     chart = svg.budget_bar(
         budget,
         committed,
